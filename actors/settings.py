@@ -1,0 +1,25 @@
+"""Service settings, from AGENTHOST_* environment variables or a .env file."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AGENTHOST_", env_file=".env", extra="ignore")
+
+    event_store_url: str = "sqlite:///var/agenthost/events.db"
+    read_model_url: str = "sqlite:///var/agenthost/read_model.db"
+
+    placement: Literal["sharded", "dedicated"] = "sharded"
+    hosts: int = Field(default=2, ge=1, description="AgentHost actors when sharded")
+    ray_namespace: str = "agenthost"
+    snapshot_every: int = Field(default=100, ge=1)
+    idle_timeout_s: float = Field(default=300.0, gt=0)
+    max_activations: int = Field(default=10_000, ge=1)
+    actor_retry_timeout_s: float = Field(
+        default=60.0, gt=0, description="how long a caller retries while a host restarts"
+    )

@@ -1,0 +1,77 @@
+"""The closed vocabularies of the Agent domain (values are what events and the API carry)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class AgentType(StrEnum):
+    TUTOR = "tutor"
+    THOUGHT = "thought"
+    EVALUATOR = "evaluator"
+    COACH = "coach"
+    CONNECTOR = "connector"
+    WELLNESS = "wellness"
+    PLANNER = "planner"
+    RESEARCHER = "researcher"
+
+
+class AgentStatus(StrEnum):
+    ACTIVE = "active"
+    ARCHIVED = "archived"  # soft-deleted: kept for audit, accepts only reads
+
+
+class AssignmentRole(StrEnum):
+    PRIMARY = "primary"  # the owner; exactly one, set at creation
+    SHARED = "shared"  # team member: can interact
+    MENTEE = "mentee"  # being mentored: can interact
+    OBSERVER = "observer"  # read-only
+
+    @property
+    def can_act(self) -> bool:
+        return self is not AssignmentRole.OBSERVER
+
+
+class SessionType(StrEnum):
+    """Kinds of session, as the legacy Session API named them."""
+
+    THOUGHT = "thought"
+    LEARNING = "learning"
+    VALIDATION = "validation"
+    SURVEY = "survey"
+    WORKFLOW = "workflow"
+    APPROVAL = "approval"
+
+
+class ControlMode(StrEnum):
+    REACTIVE = "reactive"  # the user drives; the agent answers
+    PROACTIVE = "proactive"  # the agent drives, asking through widgets
+
+
+class SessionStatus(StrEnum):
+    PENDING = "pending"
+    ACTIVE = "active"
+    AWAITING_CLIENT_ACTION = "awaiting_client_action"
+    COMPLETED = "completed"
+    EXPIRED = "expired"
+    TERMINATED = "terminated"
+
+    @property
+    def is_final(self) -> bool:
+        return self in _FINAL_SESSION_STATUSES
+
+
+_FINAL_SESSION_STATUSES = frozenset(
+    {SessionStatus.COMPLETED, SessionStatus.EXPIRED, SessionStatus.TERMINATED}
+)
+
+DEFAULT_SESSION_TYPE: dict[AgentType, SessionType] = {
+    AgentType.TUTOR: SessionType.LEARNING,
+    AgentType.THOUGHT: SessionType.THOUGHT,
+    AgentType.EVALUATOR: SessionType.VALIDATION,
+    AgentType.COACH: SessionType.LEARNING,
+    AgentType.CONNECTOR: SessionType.WORKFLOW,
+    AgentType.WELLNESS: SessionType.SURVEY,
+    AgentType.PLANNER: SessionType.WORKFLOW,
+    AgentType.RESEARCHER: SessionType.THOUGHT,
+}

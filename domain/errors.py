@@ -1,0 +1,89 @@
+"""Domain refusals. Each is specific, carries a stable ``code``, and means nothing was emitted."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class DomainError(Exception):
+    """A command was refused by an invariant of the Agent aggregate."""
+
+    code: ClassVar[str] = "domain_error"
+
+
+class InvalidCommand(DomainError):
+    """The command's own arguments are unusable (empty reason, bad history size, ...)."""
+
+    code = "invalid_command"
+
+
+class AgentNotFound(DomainError):
+    code = "agent_not_found"
+
+
+class AgentAlreadyExists(DomainError):
+    code = "agent_already_exists"
+
+
+class AgentIsArchived(DomainError):
+    """Archived agents accept nothing but reads."""
+
+    code = "agent_archived"
+
+
+class SessionAlreadyActive(DomainError):
+    """One active session per agent at a time."""
+
+    code = "session_already_active"
+
+
+class NoActiveSession(DomainError):
+    code = "no_active_session"
+
+
+class SessionMismatch(DomainError):
+    """The command names a session that is not the agent's active one."""
+
+    code = "session_mismatch"
+
+
+class ClientActionAlreadyPending(DomainError):
+    code = "client_action_already_pending"
+
+
+class NoPendingClientAction(DomainError):
+    code = "no_pending_client_action"
+
+
+class WrongToolCall(DomainError):
+    """A response names a tool call other than the one the agent is waiting on."""
+
+    code = "wrong_tool_call"
+
+
+class ExecutionNotSuspended(DomainError):
+    code = "execution_not_suspended"
+
+
+class ExecutionAlreadySuspended(DomainError):
+    code = "execution_already_suspended"
+
+
+class InvalidAssignment(DomainError):
+    code = "invalid_assignment"
+
+
+class UserAlreadyAssigned(DomainError):
+    code = "user_already_assigned"
+
+
+class UnknownEventType(DomainError):
+    """A stored event's type has no class and no upcaster: the log is newer than this code."""
+
+    code = "unknown_event_type"
+
+
+class CorruptStream(DomainError):
+    """Stored events contradict each other (e.g. a session event with no session started)."""
+
+    code = "corrupt_stream"

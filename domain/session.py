@@ -1,0 +1,85 @@
+"""A session is a value object owned by the Agent: its items, pending widget and transcript."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import Field, JsonValue
+
+from domain.enums import ControlMode, SessionStatus, SessionType
+from domain.execution_state import LlmMessage
+from domain.value_object import ValueObject
+
+
+class SessionConfig(ValueObject):
+    """Limits and criteria of one session (the legacy SessionConfig, every field optional)."""
+
+    time_limit_seconds: int | None = Field(default=None, gt=0)
+    item_time_limit_seconds: int | None = Field(default=None, gt=0)
+    max_items: int | None = Field(default=None, gt=0)
+    completion_criteria: dict[str, Any] = Field(default_factory=dict)
+    allow_skip: bool = False
+    allow_back: bool = False
+    allow_concurrent_sessions: bool = False
+    model_id: str | None = None
+    template_id: str | None = None
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+
+class ClientAction(ValueObject):
+    """A widget the browser must show; the session waits for its answer."""
+
+    tool_call_id: str = Field(min_length=1)
+    tool_name: str = Field(min_length=1)
+    widget_type: str = Field(min_length=1)
+    props: dict[str, Any] = Field(default_factory=dict)
+    lock_input: bool = True
+
+
+class ClientResponse(ValueObject):
+    """The user's answer to a client action."""
+
+    tool_call_id: str = Field(min_length=1)
+    response: JsonValue
+    response_time_ms: float | None = Field(default=None, ge=0)
+
+
+class SessionItem(ValueObject):
+    """One question/answer exchange: opened by a client action, closed by its response."""
+
+    item_id: str = Field(min_length=1)
+    sequence: int = Field(ge=1)
+    agent_prompt: str = ""
+    client_action: ClientAction | None = None
+    started_at: datetime
+    user_response: JsonValue = None
+    response_time_ms: float | None = None
+    evaluation: dict[str, Any] | None = None
+    completed_at: datetime | None = None
+
+
+class Session(ValueObject):
+    session_id: str = Field(min_length=1)
+    conversation_id: str = Field(min_length=1)
+    session_type: SessionType
+    control_mode: ControlMode
+    status: SessionStatus
+    system_prompt: str | None = None
+    config: SessionConfig = Field(default_factory=SessionConfig)
+    items: tuple[SessionItem, ...] = ()
+    pending_action: ClientAction | None = None
+    transcript: tuple[LlmMessage, ...] = ()
+    started_at: datetime
+    ended_at: datetime | None = None
+    end_reason: str | None = None
+    summary: dict[str, Any] | None = None
+
+    @property
+    def current_item(self) -> SessionItem | None:
+        last = self.items[-1] if self.items else None
+        return last if last is not None and last.completed_at is None else None
+
+    @property
+    def items_completed(self) -> int:
+        return sum(1 for item in self.items if item.completed_at is not None)

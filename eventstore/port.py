@@ -1,0 +1,219 @@
+"""The event store port: what the write side and the projector need from any store.
+
+Streams are named ``agent-{uuid}``. Versions are 1-based (the first event of a stream has
+version 1; an absent stream has version 0). Global positions are positive, strictly increasing
+in commit order, but not necessarily contiguous (KurrentDB commit positions, rolled-back
+sequence values in PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, ClassVar
+from uuid import UUID, uuid4
+
+DEFAULT_SOURCE = "urn:agenthost"
+CLOUDEVENTS_SPEC_VERSION = "1.0"
+
+
+class StreamState(StrEnum):
+    """Expected-version conditions that are not an exact version."""
+
+    ANY = "any"
+    NO_STREAM = "no_stream"
+    EXISTS = "exists"
+
+
+ExpectedVersion = int | StreamState
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """A CloudEvents 1.0 envelope about to be appended; ``subject`` is the aggregate id.
+
+    ``time`` must be timezone-aware and ``data`` plain JSON (no NaN or Infinity): adapters
+    refuse anything else rather than store something another adapter would read differently.
+    """
+
+    type: str
+    data: Mapping[str, Any]
+    subject: str
+    id: UUID = field(default_factory=uuid4)
+    source: str = DEFAULT_SOURCE
+    time: datetime = field(default_factory=_utc_now)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedEvent:
+    """A stored event: the envelope plus where it sits in its stream and in the global log."""
+
+    id: UUID
+    type: str
+    data: Mapping[str, Any]
+    subject: str
+    source: str
+    time: datetime
+    stream: str
+    version: int
+    position: int
+
+    def to_cloudevent(self) -> dict[str, Any]:
+        """The structured-mode CloudEvents 1.0 JSON form (extensions carry the log coordinates)."""
+        return {
+            "specversion": CLOUDEVENTS_SPEC_VERSION,
+            "id": str(self.id),
+            "source": self.source,
+            "type": self.type,
+            "subject": self.subject,
+            "time": self.time.isoformat(),
+            "datacontenttype": "application/json",
+            "data": dict(self.data),
+            "stream": self.stream,
+            "streamversion": self.version,
+            "position": self.position,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Serialised aggregate state at ``version``; ``schema`` lets loaders ignore stale shapes."""
+
+    stream: str
+    version: int
+    state: Mapping[str, Any]
+    schema: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    """Where an append left the log: the stream's version and the global position of the batch.
+
+    Why the position: callers (the API) use it for read-your-writes, waiting until the
+    projector's checkpoint has reached it before they query the read side, and as the SSE
+    event id a client resumes from. So it must be the position the batch's last event is
+    read back at (``read``/``read_all``), also for an idempotent re-append, where it is the
+    position the batch was stored at the first time, so that a retried command is answered
+    exactly like the original. An empty batch writes nothing and leaves nothing to wait for:
+    its position is 0.
+    """
+
+    version: int
+    """The stream's version after the batch."""
+    position: int
+    """The global position of the batch's last event; 0 for an empty batch."""
+
+
+class EventStoreError(Exception):
+    """Base of every error an adapter raises on purpose."""
+
+
+class WrongExpectedVersion(EventStoreError):
+    """The stream is not at the version the writer expected: someone else wrote first."""
+
+    def __init__(self, stream: str, expected: ExpectedVersion, actual: int) -> None:
+        super().__init__(f"stream {stream!r}: expected version {expected}, actual {actual}")
+        self.stream = stream
+        self.expected = expected
+        self.actual = actual
+
+    def __reduce__(self) -> tuple[type[WrongExpectedVersion], tuple[str, ExpectedVersion, int]]:
+        # Errors cross process boundaries (Ray) by pickling: rebuild from our own arguments.
+        return type(self), (self.stream, self.expected, self.actual)
+
+
+class DuplicateEventId(EventStoreError):
+    """An event id is already stored, but not as an exact re-append of this batch."""
+
+
+class StoreUnavailable(EventStoreError):
+    """The store cannot be reached or failed; nothing of the failed call was acknowledged."""
+
+
+def check_expected_version(stream: str, expected: ExpectedVersion, actual: int) -> None:
+    """Shared rule for adapters that check the condition themselves (SQL stores)."""
+    if expected == StreamState.ANY:
+        return
+    if expected == StreamState.NO_STREAM:
+        ok = actual == 0
+    elif expected == StreamState.EXISTS:
+        ok = actual > 0
+    else:
+        ok = actual == expected
+    if not ok:
+        raise WrongExpectedVersion(stream, expected, actual)
+
+
+class EventStore(abc.ABC):
+    """Append-only log of streams with optimistic concurrency and a global order."""
+
+    detects_cross_stream_duplicate_ids: ClassVar[bool] = True
+    """Whether ``append`` raises DuplicateEventId for an id already stored in another stream.
+
+    That takes an index of every stored id, which not every store has (KurrentDB does not):
+    where this is False, such an event is written again in the new stream.
+    """
+
+    @abc.abstractmethod
+    async def append(
+        self, stream: str, events: Sequence[NewEvent], expected_version: ExpectedVersion
+    ) -> AppendResult:
+        """Append atomically; return the stream's version after the batch and the global
+        position of the batch's last event (see AppendResult for why callers need both).
+
+        Raises WrongExpectedVersion when the condition fails (an exact version 0 means the
+        stream must not exist). Re-appending a batch whose ids are all already stored in this
+        stream, in this order, at consecutive versions, writes nothing and returns the version
+        and position of the batch's last event as stored, whatever ``expected_version`` says:
+        this is what makes command retries and migrations idempotent. Any other overlap with
+        stored ids (a partial batch, another order, another stream) and an id repeated within
+        the batch raise DuplicateEventId; an id stored in another stream only where
+        ``detects_cross_stream_duplicate_ids`` is True. An empty batch checks the condition
+        and returns the current version, at position 0.
+        """
+
+    @abc.abstractmethod
+    async def read(
+        self, stream: str, from_version: int = 1, limit: int | None = None
+    ) -> list[RecordedEvent]:
+        """Events of one stream with version >= ``from_version``, oldest first."""
+
+    @abc.abstractmethod
+    async def stream_version(self, stream: str) -> int:
+        """Current version of the stream (0 when it does not exist)."""
+
+    @abc.abstractmethod
+    async def read_all(self, after_position: int = 0, limit: int = 1000) -> list[RecordedEvent]:
+        """Events of every stream with position > ``after_position``, in global order.
+
+        A reader that resumes from the last position it saw never misses an event that
+        commits later with a lower position: adapters guarantee positions become visible in
+        order.
+        """
+
+    @abc.abstractmethod
+    async def last_position(self) -> int:
+        """Position of the newest committed event (0 when the log is empty)."""
+
+    @abc.abstractmethod
+    def subscribe_all(self, after_position: int = 0) -> AsyncIterator[RecordedEvent]:
+        """Catch up from ``after_position``, then follow new events live, forever."""
+
+    @abc.abstractmethod
+    async def save_snapshot(self, snapshot: Snapshot) -> None:
+        """Store (replace) the stream's snapshot."""
+
+    @abc.abstractmethod
+    async def load_snapshot(self, stream: str) -> Snapshot | None:
+        """The stream's latest snapshot, if any."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Release connections; the store is unusable afterwards."""

@@ -1,0 +1,540 @@
+"""The EventStore port's contract, run against every adapter (see conftest.py).
+
+Every test is valid on a shared server: it writes only to fresh ``agent-{uuid}`` streams,
+compares global reads only on its own streams and takes positions relative to the
+``last_position()`` it saw first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from collections.abc import Collection, Sequence
+from datetime import datetime, timedelta, timezone
+from itertools import pairwise
+from typing import Any
+from uuid import uuid4
+
+import pytest
+
+from eventstore.port import (
+    CLOUDEVENTS_SPEC_VERSION,
+    AppendResult,
+    DuplicateEventId,
+    EventStore,
+    ExpectedVersion,
+    NewEvent,
+    RecordedEvent,
+    Snapshot,
+    StreamState,
+    WrongExpectedVersion,
+)
+from tests.contract.conftest import StoreOpener
+
+WAIT_S = 10.0  # generous upper bound for a subscriber; tests return as soon as events arrive
+
+
+def new_stream() -> str:
+    return f"agent-{uuid4()}"
+
+
+def event(stream: str, n: int = 0, **data: Any) -> NewEvent:
+    return NewEvent(
+        type="test.thing.happened.v1", data={"n": n, **data}, subject=stream.removeprefix("agent-")
+    )
+
+
+def batch(stream: str, count: int) -> list[NewEvent]:
+    return [event(stream, n) for n in range(count)]
+
+
+async def read_all_of(
+    store: EventStore, after: int, streams: Collection[str]
+) -> list[RecordedEvent]:
+    """Every event after ``after`` in global order, restricted to ``streams``."""
+    found: list[RecordedEvent] = []
+    position = after
+    while page := await store.read_all(position, 100):
+        found.extend(e for e in page if e.stream in streams)
+        position = page[-1].position
+    return found
+
+
+class Subscriber:
+    """Collects a live ``subscribe_all`` on the test's own streams in a background task."""
+
+    def __init__(self, store: EventStore, after: int, streams: Collection[str]) -> None:
+        self.events: list[RecordedEvent] = []
+        self._streams = streams
+        self._arrived = asyncio.Event()
+        self._task = asyncio.create_task(self._run(store, after))
+
+    async def _run(self, store: EventStore, after: int) -> None:
+        try:
+            async for recorded in store.subscribe_all(after):
+                if recorded.stream in self._streams:
+                    self.events.append(recorded)
+                    self._arrived.set()
+        finally:
+            self._arrived.set()  # wake wait_for so it can report the subscription's failure
+
+    async def wait_for(self, count: int) -> list[RecordedEvent]:
+        """A copy of what arrived once at least ``count`` events have."""
+        try:
+            async with asyncio.timeout(WAIT_S):
+                while len(self.events) < count:
+                    if self._task.done():
+                        self._task.result()
+                        pytest.fail("subscribe_all ended; it must follow the log forever")
+                    self._arrived.clear()
+                    await self._arrived.wait()
+        except TimeoutError:
+            pytest.fail(f"{len(self.events)} of {count} events arrived within {WAIT_S} s")
+        return list(self.events)
+
+    async def stop(self) -> None:
+        self._task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await self._task
+
+
+def ids(events: Sequence[RecordedEvent] | Sequence[NewEvent]) -> list[str]:
+    return [str(e.id) for e in events]
+
+
+async def stored_at(store: EventStore, stream: str, version: int) -> AppendResult:
+    """Where the event at ``version`` of ``stream`` is stored, as an append reports it."""
+    (recorded,) = await store.read(stream, version, limit=1)
+    return AppendResult(recorded.version, recorded.position)
+
+
+# --- append and read -------------------------------------------------------------------------
+
+
+async def test_append_numbers_versions_from_one_and_read_returns_them_in_order(
+    event_store: EventStore,
+) -> None:
+    stream = new_stream()
+    first, second = batch(stream, 3), batch(stream, 2)
+
+    start = await event_store.last_position()
+    appended = [
+        await event_store.append(stream, first, StreamState.NO_STREAM),
+        await event_store.append(stream, second, 3),
+    ]
+
+    recorded = await event_store.read(stream)
+    assert [e.version for e in recorded] == [1, 2, 3, 4, 5]
+    # Each append reports the version and position its batch's last event is read back at.
+    assert appended == [
+        AppendResult(3, recorded[2].position),
+        AppendResult(5, recorded[4].position),
+    ]
+    assert await read_all_of(event_store, start, {stream}) == recorded
+    assert ids(recorded) == ids(first + second)
+    assert {e.stream for e in recorded} == {stream}
+    assert [e.data["n"] for e in recorded] == [0, 1, 2, 0, 1]
+
+
+async def test_stream_version_is_zero_when_absent_and_counts_events(
+    event_store: EventStore,
+) -> None:
+    stream, other = new_stream(), new_stream()
+    assert await event_store.stream_version(stream) == 0
+
+    await event_store.append(stream, batch(stream, 2), StreamState.ANY)
+    await event_store.append(stream, batch(stream, 1), StreamState.ANY)
+    await event_store.append(other, batch(other, 4), StreamState.ANY)
+
+    assert await event_store.stream_version(stream) == 3
+    assert await event_store.stream_version(other) == 4
+
+
+async def test_read_from_a_version_and_with_a_limit(event_store: EventStore) -> None:
+    stream = new_stream()
+    await event_store.append(stream, batch(stream, 5), StreamState.NO_STREAM)
+
+    assert [e.version for e in await event_store.read(stream, 3)] == [3, 4, 5]
+    assert [e.version for e in await event_store.read(stream, 2, limit=2)] == [2, 3]
+    assert [e.version for e in await event_store.read(stream, 5, limit=10)] == [5]
+    assert await event_store.read(stream, 6) == []
+    assert await event_store.read(new_stream()) == []
+
+
+# --- expected versions ----------------------------------------------------------------------
+
+
+async def assert_wrong_version(
+    store: EventStore, stream: str, expected: ExpectedVersion, actual: int
+) -> None:
+    before = await store.read(stream)
+    with pytest.raises(WrongExpectedVersion) as raised:
+        await store.append(stream, [event(stream)], expected)
+    assert (raised.value.stream, raised.value.expected, raised.value.actual) == (
+        stream,
+        expected,
+        actual,
+    )
+    assert await store.read(stream) == before
+
+
+async def test_exact_expected_version(event_store: EventStore) -> None:
+    stream = new_stream()
+    assert (await event_store.append(stream, batch(stream, 1), 0)).version == 1  # 0: absent
+    assert (await event_store.append(stream, batch(stream, 1), 1)).version == 2
+
+    await assert_wrong_version(event_store, stream, 1, actual=2)
+    await assert_wrong_version(event_store, stream, 3, actual=2)
+    await assert_wrong_version(event_store, new_stream(), 1, actual=0)
+
+
+async def test_no_stream_expects_an_absent_stream(event_store: EventStore) -> None:
+    stream = new_stream()
+    assert (await event_store.append(stream, batch(stream, 2), StreamState.NO_STREAM)).version == 2
+    await assert_wrong_version(event_store, stream, StreamState.NO_STREAM, actual=2)
+
+
+async def test_exists_expects_an_existing_stream(event_store: EventStore) -> None:
+    stream = new_stream()
+    await assert_wrong_version(event_store, stream, StreamState.EXISTS, actual=0)
+    assert await event_store.stream_version(stream) == 0
+
+    await event_store.append(stream, batch(stream, 2), StreamState.NO_STREAM)
+    assert (await event_store.append(stream, batch(stream, 1), StreamState.EXISTS)).version == 3
+
+
+async def test_any_appends_whatever_the_version(event_store: EventStore) -> None:
+    stream = new_stream()
+    first = await event_store.append(stream, batch(stream, 2), StreamState.ANY)
+    second = await event_store.append(stream, batch(stream, 3), StreamState.ANY)
+    assert first == await stored_at(event_store, stream, 2)
+    assert second == await stored_at(event_store, stream, 5)
+
+
+async def test_an_empty_batch_checks_the_condition_and_writes_nothing(
+    event_store: EventStore,
+) -> None:
+    stream = new_stream()
+    # Position 0: nothing was written, so there is nothing to wait for.
+    assert await event_store.append(stream, [], StreamState.NO_STREAM) == AppendResult(0, 0)
+    assert await event_store.append(stream, [], StreamState.ANY) == AppendResult(0, 0)
+    assert await event_store.stream_version(stream) == 0
+
+    await event_store.append(stream, batch(stream, 2), StreamState.NO_STREAM)
+    assert await event_store.append(stream, [], 2) == AppendResult(2, 0)
+    assert await event_store.append(stream, [], StreamState.EXISTS) == AppendResult(2, 0)
+    assert await event_store.append(stream, [], StreamState.ANY) == AppendResult(2, 0)
+    with pytest.raises(WrongExpectedVersion) as raised:
+        await event_store.append(stream, [], 5)
+    assert raised.value.actual == 2
+    assert await event_store.stream_version(stream) == 2
+
+
+async def test_a_failed_append_writes_nothing(event_store: EventStore) -> None:
+    stream = new_stream()
+    start = await event_store.last_position()
+    await event_store.append(stream, batch(stream, 2), StreamState.NO_STREAM)
+    rejected = batch(stream, 3)
+
+    with pytest.raises(WrongExpectedVersion):
+        await event_store.append(stream, rejected, 1)
+
+    assert await event_store.stream_version(stream) == 2
+    assert [e.version for e in await read_all_of(event_store, start, {stream})] == [1, 2]
+    # nothing of the rejected batch was kept: its ids are still free
+    assert await event_store.append(stream, rejected, 2) == await stored_at(event_store, stream, 5)
+
+
+# --- idempotency ----------------------------------------------------------------------------
+
+
+async def test_re_appending_a_stored_batch_is_a_no_op_returning_its_last_version(
+    event_store: EventStore,
+) -> None:
+    stream, later = new_stream(), new_stream()
+    start = await event_store.last_position()
+    first, second = batch(stream, 2), batch(stream, 1)
+    first_at = await event_store.append(stream, first, StreamState.NO_STREAM)
+    second_at = await event_store.append(stream, second, 2)
+    await event_store.append(later, batch(later, 1), StreamState.NO_STREAM)  # the log moves on
+    stored = await read_all_of(event_store, start, {stream})
+    assert first_at == AppendResult(2, stored[1].position)
+    assert second_at == AppendResult(3, stored[2].position)
+
+    # A re-append reports where the batch was stored the first time, not the log's end.
+    assert await event_store.append(stream, first, StreamState.NO_STREAM) == first_at  # stale
+    assert await event_store.append(stream, first, 0) == first_at  # stale exact version
+    assert await event_store.append(stream, first, StreamState.ANY) == first_at
+    assert await event_store.append(stream, first, StreamState.EXISTS) == first_at
+    assert await event_store.append(stream, second, 2) == second_at  # the retry of the last write
+    assert await event_store.append(stream, second, StreamState.ANY) == second_at
+
+    assert await event_store.stream_version(stream) == 3
+    assert await read_all_of(event_store, start, {stream}) == stored
+    assert ids(stored) == ids(first + second)
+
+
+async def test_a_stored_id_outside_an_exact_re_append_is_a_duplicate(
+    event_store: EventStore,
+) -> None:
+    stream = new_stream()
+    stored = batch(stream, 2)
+    await event_store.append(stream, stored, StreamState.NO_STREAM)
+    fresh = event(stream, 9)
+
+    cases = {
+        "partial overlap": [stored[1], fresh],
+        "fresh event first": [fresh, *stored],
+        "out of order": [stored[1], stored[0]],
+    }
+    for case, events in cases.items():
+        with pytest.raises(DuplicateEventId):
+            await event_store.append(stream, events, StreamState.ANY)
+        assert ids(await event_store.read(stream)) == ids(stored), case
+
+
+async def test_an_id_stored_in_another_stream_is_a_duplicate(event_store: EventStore) -> None:
+    if not event_store.detects_cross_stream_duplicate_ids:
+        pytest.skip(
+            f"{type(event_store).__name__} does not detect ids stored in another stream "
+            "(detects_cross_stream_duplicate_ids is False: it has no index by event id)"
+        )
+    stream, elsewhere = new_stream(), new_stream()
+    stored = batch(stream, 2)
+    await event_store.append(stream, stored, StreamState.NO_STREAM)
+
+    with pytest.raises(DuplicateEventId):
+        await event_store.append(elsewhere, stored, StreamState.ANY)
+    assert await event_store.stream_version(elsewhere) == 0
+    assert ids(await event_store.read(stream)) == ids(stored)
+
+
+# --- envelope -------------------------------------------------------------------------------
+
+
+async def test_the_envelope_round_trips_exactly(event_store: EventStore) -> None:
+    stream = new_stream()
+    data = {
+        "text": "héllo wörld ✓ 日本語 🚀",
+        "nested": {"list": [1, 2.5, None, True, False, "x"], "empty": {}, "deep": {"a": [{}]}},
+        "big": 2**53,
+        "negative": -7,
+        "quote": 'she said "hi"\n\\',
+    }
+    time = datetime(2026, 3, 29, 1, 30, 15, 123456, tzinfo=timezone(timedelta(hours=5, minutes=30)))
+    sent = NewEvent(
+        type="agent.session.started.v1",
+        data=data,
+        subject=stream.removeprefix("agent-"),
+        id=uuid4(),
+        source="urn:agenthost:test",
+        time=time,
+    )
+    start = await event_store.last_position()
+    await event_store.append(stream, [sent], StreamState.NO_STREAM)
+
+    (from_stream,) = await event_store.read(stream)
+    (from_log,) = await read_all_of(event_store, start, {stream})
+    assert from_log == from_stream
+    recorded = from_stream
+    assert (recorded.id, recorded.type, recorded.source, recorded.subject) == (
+        sent.id,
+        sent.type,
+        sent.source,
+        sent.subject,
+    )
+    assert recorded.data == data
+    assert recorded.time == time
+    assert recorded.time.utcoffset() is not None
+    assert (recorded.stream, recorded.version) == (stream, 1)
+    assert recorded.position > start
+
+    cloudevent = json.loads(json.dumps(recorded.to_cloudevent()))
+    assert cloudevent == {
+        "specversion": CLOUDEVENTS_SPEC_VERSION,
+        "id": str(sent.id),
+        "source": "urn:agenthost:test",
+        "type": "agent.session.started.v1",
+        "subject": sent.subject,
+        "time": cloudevent["time"],
+        "datacontenttype": "application/json",
+        "data": data,
+        "stream": stream,
+        "streamversion": 1,
+        "position": recorded.position,
+    }
+    assert datetime.fromisoformat(cloudevent["time"]) == time
+
+
+# --- the global log -------------------------------------------------------------------------
+
+
+async def test_read_all_is_in_commit_order_and_pages_by_position(event_store: EventStore) -> None:
+    a, b, c = new_stream(), new_stream(), new_stream()
+    start = await event_store.last_position()
+    written: list[NewEvent] = []
+    for stream, count in [(a, 2), (b, 1), (a, 1), (c, 3), (b, 2)]:
+        events = batch(stream, count)
+        await event_store.append(stream, events, StreamState.ANY)
+        written += events
+
+    mine = await read_all_of(event_store, start, {a, b, c})
+    assert ids(mine) == ids(written)
+    positions = [e.position for e in mine]
+    assert positions == sorted(set(positions))
+    assert positions[0] > start
+    assert await event_store.last_position() >= positions[-1]
+    for stream in (a, b, c):  # the same records through either read
+        assert await event_store.read(stream) == [e for e in mine if e.stream == stream]
+
+    page = await event_store.read_all(start, limit=2)
+    assert len(page) == 2
+    assert start < page[0].position < page[1].position
+
+    after_third = await read_all_of(event_store, mine[2].position, {a, b, c})
+    assert after_third == mine[3:]
+
+    paged: list[RecordedEvent] = []
+    position = start
+    while len(paged) < len(mine):
+        page = await event_store.read_all(position, limit=3)
+        assert page, "read_all ran dry before returning every event"
+        paged += [e for e in page if e.stream in {a, b, c}]
+        position = page[-1].position
+    assert paged == mine
+
+
+async def test_last_position_moves_past_each_append(event_store: EventStore) -> None:
+    stream = new_stream()
+    before = await event_store.last_position()
+    await event_store.append(stream, batch(stream, 2), StreamState.NO_STREAM)
+    after = await event_store.last_position()
+    recorded = await event_store.read(stream)
+    assert before < recorded[0].position < recorded[1].position <= after
+
+
+async def test_subscribe_all_catches_up_then_follows_live_appends_from_any_instance(
+    event_store: EventStore, event_store_factory: StoreOpener
+) -> None:
+    other = await event_store_factory()
+    a, b = new_stream(), new_stream()
+    start = await event_store.last_position()
+    history = batch(a, 3)
+    await event_store.append(a, history, StreamState.NO_STREAM)
+
+    subscriber = Subscriber(event_store, start, {a, b})
+    late_joiner = Subscriber(event_store, (await event_store.read(a))[0].position, {a, b})
+    try:
+        assert ids(await subscriber.wait_for(3)) == ids(history)
+        assert ids(await late_joiner.wait_for(2)) == ids(history[1:])
+
+        live_here, live_there = batch(a, 1), batch(b, 2)
+        await event_store.append(a, live_here, 3)
+        await other.append(b, live_there, StreamState.NO_STREAM)  # another "process"
+
+        expected = ids(history + live_here + live_there)
+        assert ids(await subscriber.wait_for(6)) == expected
+        assert ids(await late_joiner.wait_for(5)) == expected[1:]
+        assert subscriber.events == await read_all_of(event_store, start, {a, b})
+    finally:
+        await subscriber.stop()
+        await late_joiner.stop()
+
+
+# --- snapshots ------------------------------------------------------------------------------
+
+
+async def test_snapshots_are_saved_replaced_and_loaded_per_stream(event_store: EventStore) -> None:
+    stream, other = new_stream(), new_stream()
+    assert await event_store.load_snapshot(stream) is None
+
+    first = Snapshot(stream=stream, version=3, state={"name": "ä", "tags": ["x", {"y": None}]})
+    await event_store.save_snapshot(first)
+    assert await event_store.load_snapshot(stream) == first
+    assert (await event_store.load_snapshot(stream) or first).schema == 1
+
+    replaced = Snapshot(stream=stream, version=7, state={"name": "b"}, schema=2)
+    await event_store.save_snapshot(replaced)
+    assert await event_store.load_snapshot(stream) == replaced
+    assert await event_store.load_snapshot(other) is None
+
+    theirs = Snapshot(stream=other, version=1, state={}, schema=5)
+    await event_store.save_snapshot(theirs)
+    assert await event_store.load_snapshot(other) == theirs
+    assert await event_store.load_snapshot(stream) == replaced
+
+
+# --- concurrency ----------------------------------------------------------------------------
+
+
+async def test_concurrent_appenders_on_one_stream_each_win_exactly_one_version(
+    event_store: EventStore, event_store_factory: StoreOpener
+) -> None:
+    stores = [event_store, await event_store_factory()]
+    stream = new_stream()
+    writers = [event(stream, n) for n in range(50)]
+    conflicts: list[tuple[int, int]] = []  # (version the loser saw, actual in the error)
+
+    async def write(n: int, new_event: NewEvent) -> AppendResult:
+        store = stores[n % 2]
+        while True:
+            seen = await store.stream_version(stream)
+            try:
+                return await store.append(stream, [new_event], seen)
+            except WrongExpectedVersion as error:
+                conflicts.append((seen, error.actual))
+
+    won = await asyncio.gather(*(write(n, e) for n, e in enumerate(writers)))
+
+    # exactly one successful append per version
+    assert sorted(w.version for w in won) == list(range(1, 51))
+    recorded = await event_store.read(stream)
+    assert [e.version for e in recorded] == list(range(1, 51))
+    assert Counter(ids(recorded)) == Counter(ids(writers))  # each writer's event once
+    where = {str(e.id): AppendResult(e.version, e.position) for e in recorded}
+    assert [where[str(e.id)] for e in writers] == won
+    assert conflicts, "the writers never raced: the test proves nothing"
+    assert all(seen < actual <= 50 for seen, actual in conflicts)  # someone else had won
+
+
+async def test_a_live_subscriber_sees_concurrent_writers_exactly_once_in_log_order(
+    event_store: EventStore, event_store_factory: StoreOpener
+) -> None:
+    stores = [event_store, await event_store_factory()]
+    streams = [new_stream() for _ in range(6)]
+    done = new_stream()
+    start = await event_store.last_position()
+    subscribers = [Subscriber(store, start, {*streams, done}) for store in stores]
+    await asyncio.sleep(0)  # both subscriptions are running before the first write
+
+    async def writer(w: int) -> int:
+        store, written = stores[w % 2], 0
+        for i in range(40):
+            stream = streams[(w * 7 + i) % len(streams)]
+            events = [event(stream, w * 100 + i, part=p) for p in range(1 + i % 2)]
+            await store.append(stream, events, StreamState.ANY)
+            written += len(events)
+        return written
+
+    try:
+        total = sum(await asyncio.gather(*(writer(w) for w in range(8))))
+        # The log is ordered: once this marker arrives, everything before it has too.
+        await stores[1].append(done, [event(done)], StreamState.NO_STREAM)
+        logged = await read_all_of(event_store, start, {*streams, done})
+
+        assert total == 8 * 60
+        assert len(logged) == total + 1
+        for stream in streams:
+            versions = [e.version for e in logged if e.stream == stream]
+            assert versions == list(range(1, len(versions) + 1))
+        for subscriber in subscribers:
+            received = await subscriber.wait_for(total + 1)
+            assert received[-1].stream == done
+            assert len(set(ids(received))) == len(received)  # exactly once
+            positions = [e.position for e in received]
+            assert all(p < q for p, q in pairwise(positions))
+            assert received == logged
+    finally:
+        for subscriber in subscribers:
+            await subscriber.stop()
