@@ -31,6 +31,7 @@ test: lint typecheck
 
 bench: $(STAMP)
 	$(BIN)/python -m scripts.bench_store
+	$(BIN)/python -m scripts.bench_runtime
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis var

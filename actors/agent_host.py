@@ -1,0 +1,147 @@
+"""The Ray actor that hosts agent activations (many when sharded, one when dedicated).
+
+Hosts are detached, named, restartable actors. A restarted host starts empty and rehydrates
+each agent lazily from its stream on the agent's next command. Idle activations are
+passivated (dropped from memory) after a timeout, and the least recently used ones beyond a
+cap, so a host's memory follows its working set, not every agent it has ever seen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from collections import OrderedDict
+
+import psutil
+import ray
+from pydantic import BaseModel, ConfigDict
+
+from actors.activation import AgentActivation
+from actors.agent_repository import AgentRepository
+from actors.commands import Command, CommandResult
+from domain.state import AgentState
+from eventstore.factory import open_event_store
+from eventstore.port import EventStore
+
+
+class HostConfig(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    event_store_url: str
+    snapshot_every: int = 100
+    idle_timeout_s: float = 300.0
+    max_activations: int = 10_000
+
+
+class HostInfo(BaseModel):
+    pid: int
+    node_id: str
+    rss_bytes: int
+    activations: int
+    agent_ids: tuple[str, ...]
+
+
+class AgentHostCore:
+    """The host's logic, separate from Ray so the in-process baseline can run it too."""
+
+    def __init__(self, config: HostConfig) -> None:
+        self._config = config
+        self._activations: OrderedDict[str, AgentActivation] = OrderedDict()
+        self._store: EventStore | None = None
+        self._opening = asyncio.Lock()
+        self._passivator: asyncio.Task[None] | None = None
+
+    async def execute(self, command: Command) -> CommandResult:
+        activation = await self._activation(command.agent_id)
+        return await activation.execute(command)
+
+    async def agent_state(self, agent_id: str) -> AgentState | None:
+        activation = await self._activation(agent_id)
+        return await activation.state()
+
+    def passivate_idle(self, idle_for_s: float | None = None) -> int:
+        """Drop activations idle for longer than ``idle_for_s`` (default: the timeout)."""
+        limit = self._config.idle_timeout_s if idle_for_s is None else idle_for_s
+        now = time.monotonic()
+        idle = [
+            agent_id
+            for agent_id, activation in self._activations.items()
+            if not activation.busy and now - activation.last_used >= limit
+        ]
+        for agent_id in idle:
+            del self._activations[agent_id]
+        return len(idle)
+
+    def agent_ids(self) -> tuple[str, ...]:
+        return tuple(self._activations)
+
+    async def close(self) -> None:
+        if self._passivator is not None:
+            self._passivator.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._passivator
+        if self._store is not None:
+            await self._store.close()
+
+    async def _activation(self, agent_id: str) -> AgentActivation:
+        store = await self._open_store()
+        # No await from here on: lookup and insert must be atomic, or concurrent first
+        # commands would each create an activation, i.e. two writers for one agent.
+        activation = self._activations.get(agent_id)
+        if activation is None:
+            repository = AgentRepository(store)
+            activation = AgentActivation(
+                agent_id, repository, snapshot_every=self._config.snapshot_every
+            )
+            self._activations[agent_id] = activation
+            self._evict_beyond_cap()
+        else:
+            self._activations.move_to_end(agent_id)
+        return activation
+
+    def _evict_beyond_cap(self) -> None:
+        excess = len(self._activations) - self._config.max_activations
+        for agent_id in [a for a, act in self._activations.items() if not act.busy][:excess]:
+            del self._activations[agent_id]
+
+    async def _open_store(self) -> EventStore:
+        async with self._opening:
+            if self._store is None:
+                self._store = await open_event_store(self._config.event_store_url)
+                self._passivator = asyncio.create_task(self._passivate_forever())
+            return self._store
+
+    async def _passivate_forever(self) -> None:
+        interval = max(self._config.idle_timeout_s / 4, 0.05)
+        while True:
+            await asyncio.sleep(interval)
+            self.passivate_idle()
+
+
+@ray.remote
+class AgentHost:
+    """Ray face of ``AgentHostCore``: an async actor, so agents run concurrently."""
+
+    def __init__(self, config: HostConfig) -> None:
+        self._core = AgentHostCore(config)
+
+    async def execute(self, command: Command) -> CommandResult:
+        return await self._core.execute(command)
+
+    async def agent_state(self, agent_id: str) -> AgentState | None:
+        return await self._core.agent_state(agent_id)
+
+    async def passivate_idle(self, idle_for_s: float | None = None) -> int:
+        return self._core.passivate_idle(idle_for_s)
+
+    async def info(self) -> HostInfo:
+        agent_ids = self._core.agent_ids()
+        return HostInfo(
+            pid=os.getpid(),
+            node_id=ray.get_runtime_context().get_node_id(),
+            rss_bytes=psutil.Process().memory_info().rss,
+            activations=len(agent_ids),
+            agent_ids=agent_ids,
+        )

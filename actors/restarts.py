@@ -1,0 +1,30 @@
+"""Calling a detached actor that may be restarting: the one retry policy of every caller."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ray.actor import ActorHandle
+from ray.exceptions import RayActorError
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
+
+
+async def call_through_restarts(
+    handle: Callable[[], ActorHandle], method: str, *args: Any, timeout_s: float
+) -> Any:
+    """Call ``method`` until the actor answers or ``timeout_s`` passes.
+
+    Only actor failures (died, restarting, unreachable) are retried; an error the method itself
+    raises reaches the caller at once. Retrying is safe because every actor method called this
+    way is idempotent (commands carry their id; queries change nothing).
+    """
+    async for attempt in AsyncRetrying(
+        retry=retry_if_exception_type(RayActorError),
+        wait=wait_exponential(multiplier=0.02, max=1.0),
+        stop=stop_after_delay(timeout_s),
+        reraise=True,
+    ):
+        with attempt:
+            return await getattr(handle(), method).remote(*args)
+    raise AssertionError("unreachable: AsyncRetrying reraises")  # pragma: no cover

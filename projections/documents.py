@@ -1,0 +1,106 @@
+"""Read-model documents: the shapes queries return, built only by the projection handlers.
+
+Documents are plain JSON (``model_dump(mode="json")``), so every store keeps them as they are.
+Each carries ``position``, the global log position of the last event applied to it: handlers
+skip events at or below it, which is what makes re-applying any event harmless.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from domain.enums import (
+    AgentStatus,
+    AgentType,
+    AssignmentRole,
+    ControlMode,
+    SessionStatus,
+    SessionType,
+)
+from domain.execution_state import LlmMessage
+from domain.session import ClientAction, SessionConfig, SessionItem
+
+
+class ReadModel(BaseModel):
+    """Frozen: handlers build new documents instead of changing the ones they were given."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class AssignmentDto(ReadModel):
+    user_id: str
+    role: AssignmentRole
+    assigned_by: str
+    assigned_at: AwareDatetime
+
+
+class ActiveSessionSummary(ReadModel):
+    """What an agent list shows of the running session, without loading its SessionView."""
+
+    session_id: str
+    status: SessionStatus
+    pending_action: ClientAction | None = None
+    current_item: SessionItem | None = None
+    items_completed: int = 0
+    started_at: AwareDatetime
+
+
+class LastSessionSummary(ReadModel):
+    session_id: str
+    status: SessionStatus
+    started_at: AwareDatetime
+    ended_at: AwareDatetime
+    end_reason: str
+    summary: dict[str, Any] | None = None
+
+
+class AgentDto(ReadModel):
+    id: str
+    owner_user_id: str
+    agent_type: AgentType
+    status: AgentStatus
+    name: str
+    preferences: dict[str, Any] = Field(default_factory=dict)
+    assignments: tuple[AssignmentDto, ...] = ()
+    member_user_ids: tuple[str, ...] = Field(
+        default=(), description="The owner and every assigned user: who may see the agent."
+    )
+    total_sessions: int = 0
+    total_interactions: int = 0
+    successful_completions: int = 0
+    has_active_session: bool = False
+    active_session_id: str | None = None
+    active_session: ActiveSessionSummary | None = None
+    last_session: LastSessionSummary | None = None
+    archived_at: AwareDatetime | None = None
+    archive_reason: str | None = None
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+    last_interaction_at: AwareDatetime | None = None
+    position: int = Field(ge=1)
+
+
+class SessionView(ReadModel):
+    """One session, active or ended, in full: kept after the aggregate's history drops it."""
+
+    session_id: str
+    agent_id: str
+    owner_user_id: str
+    agent_type: AgentType
+    conversation_id: str
+    session_type: SessionType
+    control_mode: ControlMode
+    status: SessionStatus
+    system_prompt: str | None = None
+    config: SessionConfig = Field(default_factory=SessionConfig)
+    items: tuple[SessionItem, ...] = ()
+    transcript: tuple[LlmMessage, ...] = ()
+    pending_action: ClientAction | None = None
+    started_at: AwareDatetime
+    ended_at: AwareDatetime | None = None
+    end_reason: str | None = None
+    summary: dict[str, Any] | None = None
+    items_completed: int = 0
+    position: int = Field(ge=1)

@@ -1,0 +1,172 @@
+"""MongoDB read model via pymongo's asyncio client (``AsyncMongoClient``).
+
+Atomicity without transactions. Multi-document transactions need a replica set, which a
+plain ``mongod`` is not, so a batch is not atomic here. It is made safe to redo instead:
+
+- every document carries ``position`` (the last event applied to it), and the projection
+  handlers skip events at or below it, so re-projecting a batch from the checkpoint yields the
+  documents that were already written unchanged;
+- every write is conditional on the stored ``position`` being lower (``replace_one`` filtered
+  on ``position < new`` with upsert; a duplicate-key error means a newer document is already
+  there), so no write ever takes a document back to an older state;
+- the checkpoint is written last, with ``$max``, so it only moves forward and never passes a
+  document write that has not happened.
+
+A crash between the document writes and the checkpoint therefore leaves some documents ahead
+of the checkpoint; the restarted projector re-reads those events and every handler skips them:
+nothing is applied twice. Each document folds only its own events (see ``handlers``), so a
+document ahead of another never corrupts it. Readers may briefly see a batch half-written.
+
+The store takes any database object with the small async surface of ``MongoDatabase``: pymongo's
+``AsyncDatabase`` in production, an in-process emulation in tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from pymongo import AsyncMongoClient
+from pymongo.errors import DuplicateKeyError
+
+from projections.documents import AgentDto, ReadModel, SessionView
+from projections.store import DEFAULT_SESSION_LIMIT, ReadModelStore, check_limit, epoch_us
+
+DEFAULT_DATABASE = "agenthost"
+CHECKPOINT_ID = "projector"
+_SORT_KEY = "sort_key_us"  # created_at / started_at in microseconds: exact, offset-free
+_HIDDEN = {"_id": 0, _SORT_KEY: 0}  # storage-only fields, not part of the documents
+_NEWEST_FIRST = [(_SORT_KEY, -1), ("_id", -1)]
+
+
+class MongoCursor(Protocol):
+    async def to_list(self, length: int | None = None) -> list[dict[str, Any]]: ...
+
+
+class MongoCollection(Protocol):
+    def find(self, *args: Any, **kwargs: Any) -> MongoCursor: ...
+
+    async def find_one(
+        self, filter: Any | None = None, *args: Any, **kwargs: Any
+    ) -> dict[str, Any] | None: ...
+
+    async def replace_one(
+        self, filter: Mapping[str, Any], replacement: Mapping[str, Any], upsert: bool = False
+    ) -> Any: ...
+
+    async def update_one(
+        self, filter: Mapping[str, Any], update: Mapping[str, Any], upsert: bool = False
+    ) -> Any: ...
+
+    async def delete_many(self, filter: Mapping[str, Any]) -> Any: ...
+
+    async def create_index(self, keys: Any, **kwargs: Any) -> str: ...
+
+
+class MongoDatabase(Protocol):
+    def __getitem__(self, name: str) -> MongoCollection: ...
+
+
+class MongoReadModel(ReadModelStore):
+    def __init__(
+        self, database: MongoDatabase, client: AsyncMongoClient[dict[str, Any]] | None = None
+    ) -> None:
+        self._agents = database["agents"]
+        self._sessions = database["sessions"]
+        self._checkpoints = database["checkpoints"]
+        self._client = client
+
+    @classmethod
+    async def open(cls, url: str) -> MongoReadModel:
+        """Connect to the database named in the URL path (``agenthost`` when it names none)."""
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(url)
+        try:
+            return await cls.attach(client.get_default_database(DEFAULT_DATABASE), client)
+        except BaseException:
+            await client.close()
+            raise
+
+    @classmethod
+    async def attach(
+        cls, database: MongoDatabase, client: AsyncMongoClient[dict[str, Any]] | None = None
+    ) -> MongoReadModel:
+        """Use ``database`` (creating the indexes); ``close`` closes ``client`` if given."""
+        store = cls(database, client)
+        await store._agents.create_index(
+            [("member_user_ids", 1), *_NEWEST_FIRST], name="by_member_newest"
+        )
+        await store._sessions.create_index(
+            [("agent_id", 1), *_NEWEST_FIRST], name="by_agent_newest"
+        )
+        return store
+
+    async def apply(
+        self, position: int, agents: Sequence[AgentDto], sessions: Sequence[SessionView]
+    ) -> bool:
+        if position <= await self.checkpoint():
+            return False
+        for agent in agents:
+            await _put(self._agents, agent.id, agent, epoch_us(agent.created_at))
+        for session in sessions:
+            await _put(self._sessions, session.session_id, session, epoch_us(session.started_at))
+        await self._checkpoints.update_one(
+            {"_id": CHECKPOINT_ID}, {"$max": {"position": position}}, upsert=True
+        )
+        return True
+
+    async def checkpoint(self) -> int:
+        stored = await self._checkpoints.find_one({"_id": CHECKPOINT_ID})
+        return int(stored["position"]) if stored is not None else 0
+
+    async def get_agent(self, agent_id: str) -> AgentDto | None:
+        stored = await self._agents.find_one({"_id": agent_id}, _HIDDEN)
+        return AgentDto.model_validate(stored) if stored is not None else None
+
+    async def list_agents(
+        self, user_id: str, *, include_archived: bool = False, agent_type: str | None = None
+    ) -> list[AgentDto]:
+        query: dict[str, Any] = {"member_user_ids": user_id}
+        if not include_archived:
+            query["status"] = {"$ne": "archived"}
+        if agent_type is not None:
+            query["agent_type"] = agent_type
+        found = await self._agents.find(query, _HIDDEN, sort=_NEWEST_FIRST).to_list()
+        return [AgentDto.model_validate(stored) for stored in found]
+
+    async def get_session(self, session_id: str) -> SessionView | None:
+        stored = await self._sessions.find_one({"_id": session_id}, _HIDDEN)
+        return SessionView.model_validate(stored) if stored is not None else None
+
+    async def list_sessions(
+        self, agent_id: str, *, limit: int = DEFAULT_SESSION_LIMIT, before: datetime | None = None
+    ) -> list[SessionView]:
+        check_limit(limit)
+        query: dict[str, Any] = {"agent_id": agent_id}
+        if before is not None:
+            query[_SORT_KEY] = {"$lt": epoch_us(before)}
+        found = await self._sessions.find(query, _HIDDEN, sort=_NEWEST_FIRST, limit=limit).to_list()
+        return [SessionView.model_validate(stored) for stored in found]
+
+    async def reset(self) -> None:
+        # Checkpoint first: documents a crash leaves behind are skipped by position on rebuild.
+        await self._checkpoints.delete_many({})
+        await self._agents.delete_many({})
+        await self._sessions.delete_many({})
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+
+
+async def _put(collection: MongoCollection, key: str, document: ReadModel, sort_key: int) -> None:
+    """Replace the stored document only if it is older (by ``position``) than ``document``."""
+    body = {"_id": key, **document.model_dump(mode="json"), _SORT_KEY: sort_key}
+    older = {"_id": key, "position": {"$lt": body["position"]}}
+    try:
+        await collection.replace_one(older, body, upsert=True)
+    except DuplicateKeyError:
+        # No older document matched, and the upsert's insert found the key taken: either a
+        # newer document is stored (nothing to do), or a concurrent writer inserted an older
+        # one in between, which the retry without upsert then replaces.
+        await collection.replace_one(older, body)

@@ -1,0 +1,251 @@
+"""SQLite read model: the embedded default (one file next to the event store's).
+
+Documents are stored as JSON text beside the few columns queries filter and sort on; agent
+membership lives in its own indexed table. Two connections: a writer, whose transactions hold
+the documents and the checkpoint together, and a reader, which under WAL never sees half of a
+batch and never waits for the writer. ``synchronous=NORMAL`` is enough: a power cut may lose the
+last batches, but documents and checkpoint roll back together and the projector redoes them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from projections.documents import AgentDto, SessionView
+from projections.store import DEFAULT_SESSION_LIMIT, ReadModelStore, check_limit, epoch_us
+
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_S = 30.0
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS agents (
+    id TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    agent_type TEXT NOT NULL,
+    created_us INTEGER NOT NULL,
+    position INTEGER NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS agent_members (
+    user_id TEXT NOT NULL,
+    agent_id TEXT NOT NULL,
+    PRIMARY KEY (user_id, agent_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS agent_members_by_agent ON agent_members (agent_id);
+CREATE TABLE IF NOT EXISTS sessions (
+    session_id TEXT PRIMARY KEY,
+    agent_id TEXT NOT NULL,
+    started_us INTEGER NOT NULL,
+    position INTEGER NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_by_agent
+    ON sessions (agent_id, started_us DESC, session_id DESC);
+CREATE TABLE IF NOT EXISTS checkpoint (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    position INTEGER NOT NULL
+);
+"""
+
+# Conditional upserts: a document never goes back to an older position, even if two
+# projectors were to write at once.
+_UPSERT_AGENT = """
+INSERT INTO agents (id, status, agent_type, created_us, position, doc) VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET status = excluded.status, agent_type = excluded.agent_type,
+    created_us = excluded.created_us, position = excluded.position, doc = excluded.doc
+WHERE excluded.position > agents.position
+"""
+_UPSERT_SESSION = """
+INSERT INTO sessions (session_id, agent_id, started_us, position, doc) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (session_id) DO UPDATE SET agent_id = excluded.agent_id,
+    started_us = excluded.started_us, position = excluded.position, doc = excluded.doc
+WHERE excluded.position > sessions.position
+"""
+_SET_CHECKPOINT = """
+INSERT INTO checkpoint (id, position) VALUES (1, ?)
+ON CONFLICT (id) DO UPDATE SET position = excluded.position
+"""
+
+
+class SQLiteReadModel(ReadModelStore):
+    def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
+        self._writer = writer
+        self._reader = reader
+        self._write_lock = asyncio.Lock()  # one transaction at a time on the writer
+
+    @classmethod
+    async def open(cls, path: str | os.PathLike[str]) -> SQLiteReadModel:
+        file = Path(path)
+        file.parent.mkdir(parents=True, exist_ok=True)
+        writer = await _connect(file)
+        try:
+            await _migrate(writer)
+            reader = await _connect(file)
+        except BaseException:
+            await writer.close()
+            raise
+        await reader.execute("PRAGMA query_only=ON")
+        return cls(writer, reader)
+
+    async def apply(
+        self, position: int, agents: Sequence[AgentDto], sessions: Sequence[SessionView]
+    ) -> bool:
+        # Shielded: a cancelled caller (projector stopping) never leaves a transaction open
+        # on the shared writer; the batch commits or rolls back as a whole regardless.
+        return await asyncio.shield(self._apply(position, list(agents), list(sessions)))
+
+    async def _apply(
+        self, position: int, agents: list[AgentDto], sessions: list[SessionView]
+    ) -> bool:
+        async with self._write_lock:
+            await self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                applied = await self._write_batch(position, agents, sessions)
+            except BaseException:
+                await self._writer.rollback()
+                raise
+            await self._writer.commit()
+            return applied
+
+    async def _write_batch(
+        self, position: int, agents: list[AgentDto], sessions: list[SessionView]
+    ) -> bool:
+        if position <= await _checkpoint(self._writer):
+            return False
+        for agent in agents:
+            cursor = await self._writer.execute(
+                _UPSERT_AGENT,
+                (
+                    agent.id,
+                    agent.status.value,
+                    agent.agent_type.value,
+                    epoch_us(agent.created_at),
+                    agent.position,
+                    agent.model_dump_json(),
+                ),
+            )
+            if cursor.rowcount == 1:  # written, not skipped as older than the stored one
+                await self._writer.execute(
+                    "DELETE FROM agent_members WHERE agent_id = ?", (agent.id,)
+                )
+                await self._writer.executemany(
+                    "INSERT INTO agent_members (user_id, agent_id) VALUES (?, ?)",
+                    [(user_id, agent.id) for user_id in agent.member_user_ids],
+                )
+        await self._writer.executemany(
+            _UPSERT_SESSION,
+            [
+                (
+                    session.session_id,
+                    session.agent_id,
+                    epoch_us(session.started_at),
+                    session.position,
+                    session.model_dump_json(),
+                )
+                for session in sessions
+            ],
+        )
+        await self._writer.execute(_SET_CHECKPOINT, (position,))
+        return True
+
+    async def checkpoint(self) -> int:
+        return await _checkpoint(self._reader)
+
+    async def get_agent(self, agent_id: str) -> AgentDto | None:
+        rows = await self._fetch("SELECT doc FROM agents WHERE id = ?", (agent_id,))
+        return AgentDto.model_validate_json(rows[0][0]) if rows else None
+
+    async def list_agents(
+        self, user_id: str, *, include_archived: bool = False, agent_type: str | None = None
+    ) -> list[AgentDto]:
+        query = (
+            "SELECT a.doc FROM agent_members m JOIN agents a ON a.id = m.agent_id "
+            "WHERE m.user_id = ?"
+        )
+        parameters: list[Any] = [user_id]
+        if not include_archived:
+            query += " AND a.status != 'archived'"
+        if agent_type is not None:
+            query += " AND a.agent_type = ?"
+            parameters.append(agent_type)
+        query += " ORDER BY a.created_us DESC, a.id DESC"
+        rows = await self._fetch(query, parameters)
+        return [AgentDto.model_validate_json(doc) for (doc,) in rows]
+
+    async def get_session(self, session_id: str) -> SessionView | None:
+        rows = await self._fetch("SELECT doc FROM sessions WHERE session_id = ?", (session_id,))
+        return SessionView.model_validate_json(rows[0][0]) if rows else None
+
+    async def list_sessions(
+        self, agent_id: str, *, limit: int = DEFAULT_SESSION_LIMIT, before: datetime | None = None
+    ) -> list[SessionView]:
+        check_limit(limit)
+        query = "SELECT doc FROM sessions WHERE agent_id = ?"
+        parameters: list[Any] = [agent_id]
+        if before is not None:
+            query += " AND started_us < ?"
+            parameters.append(epoch_us(before))
+        query += " ORDER BY started_us DESC, session_id DESC LIMIT ?"
+        parameters.append(limit)
+        rows = await self._fetch(query, parameters)
+        return [SessionView.model_validate_json(doc) for (doc,) in rows]
+
+    async def reset(self) -> None:
+        await asyncio.shield(self._reset())
+
+    async def _reset(self) -> None:
+        async with self._write_lock:
+            await self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                for table in ("checkpoint", "agent_members", "agents", "sessions"):
+                    await self._writer.execute(f"DELETE FROM {table}")
+            except BaseException:
+                await self._writer.rollback()
+                raise
+            await self._writer.commit()
+
+    async def close(self) -> None:
+        async with self._write_lock:
+            await self._reader.close()
+            await self._writer.close()
+
+    async def _fetch(self, query: str, parameters: Sequence[Any]) -> list[Any]:
+        return list(await self._reader.execute_fetchall(query, parameters))
+
+
+async def _connect(path: Path) -> aiosqlite.Connection:
+    connection = await aiosqlite.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+    await connection.execute("PRAGMA journal_mode=WAL")
+    await connection.execute("PRAGMA synchronous=NORMAL")
+    await connection.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+    return connection
+
+
+async def _migrate(connection: aiosqlite.Connection) -> None:
+    await connection.execute("BEGIN IMMEDIATE")
+    try:
+        rows = list(await connection.execute_fetchall("PRAGMA user_version"))
+        version = int(rows[0][0])
+        if version > SCHEMA_VERSION:
+            raise sqlite3.DatabaseError(f"read-model schema {version} is newer than this code")
+        if version < SCHEMA_VERSION:
+            for statement in filter(str.strip, _SCHEMA.split(";")):
+                await connection.execute(statement)
+            await connection.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+    except BaseException:
+        await connection.rollback()
+        raise
+    await connection.commit()
+
+
+async def _checkpoint(connection: aiosqlite.Connection) -> int:
+    rows = list(await connection.execute_fetchall("SELECT position FROM checkpoint WHERE id = 1"))
+    return int(rows[0][0]) if rows else 0

@@ -1,0 +1,91 @@
+"""The read-model port: what the projector writes and what queries read, whatever the store.
+
+Every adapter keeps the checkpoint (the global position the documents reflect) with the
+documents, so a projector restarted after a crash resumes where the documents are and never
+applies an event twice. Listing order is newest first with the id as tie-breaker, so every
+adapter returns the same order.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from projections.documents import AgentDto, SessionView
+
+DEFAULT_SESSION_LIMIT = 50
+WAIT_POLL_INTERVAL_S = 0.02
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+class ReadModelStore(abc.ABC):
+    @abc.abstractmethod
+    async def apply(
+        self, position: int, agents: Sequence[AgentDto], sessions: Sequence[SessionView]
+    ) -> bool:
+        """Upsert the documents and advance the checkpoint to ``position``, atomically.
+
+        A batch at or below the stored checkpoint is a no-op (returns False): a projector
+        that re-reads events it had already applied cannot apply them twice.
+        """
+
+    @abc.abstractmethod
+    async def checkpoint(self) -> int:
+        """Global position of the last event the documents reflect (0 when empty)."""
+
+    @abc.abstractmethod
+    async def get_agent(self, agent_id: str) -> AgentDto | None: ...
+
+    @abc.abstractmethod
+    async def list_agents(
+        self, user_id: str, *, include_archived: bool = False, agent_type: str | None = None
+    ) -> list[AgentDto]:
+        """Agents the user owns or is assigned to, newest (``created_at``) first."""
+
+    @abc.abstractmethod
+    async def get_session(self, session_id: str) -> SessionView | None: ...
+
+    @abc.abstractmethod
+    async def list_sessions(
+        self, agent_id: str, *, limit: int = DEFAULT_SESSION_LIMIT, before: datetime | None = None
+    ) -> list[SessionView]:
+        """The agent's sessions (ended and active), newest first; ``before`` pages by start."""
+
+    @abc.abstractmethod
+    async def reset(self) -> None:
+        """Drop every document and the checkpoint, for a rebuild from the log."""
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    async def wait_for_position(
+        self,
+        position: int,
+        timeout: float,  # noqa: ASYNC109 - a bound the answer reports (False), not an error
+        *,
+        poll_interval: float = WAIT_POLL_INTERVAL_S,
+    ) -> bool:
+        """Read-your-writes: True once the checkpoint reaches ``position``, False on timeout."""
+        deadline = time.monotonic() + timeout
+        while await self.checkpoint() < position:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            await asyncio.sleep(min(poll_interval, remaining))
+        return True
+
+
+def epoch_us(moment: datetime) -> int:
+    """Sort key for time columns: exact (microseconds) and independent of the UTC offset."""
+    if moment.tzinfo is None:
+        raise ValueError("read-model times must be timezone-aware")
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+def check_limit(limit: int) -> None:
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, got {limit}")
