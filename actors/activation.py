@@ -23,7 +23,7 @@ from tenacity import (
 )
 
 from actors.agent_repository import AgentRepository, LoadedAgent, command_event_ids
-from actors.commands import Command, CommandResult
+from domain.commands import Command, CommandResult
 from domain.errors import AgentNotFound, DomainError
 from domain.session import Session
 from domain.state import AgentState

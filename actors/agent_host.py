@@ -13,17 +13,23 @@ import contextlib
 import os
 import time
 from collections import OrderedDict
+from uuid import UUID
 
 import psutil
 import ray
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from actors.activation import AgentActivation
 from actors.agent_repository import AgentRepository
-from actors.commands import Command, CommandResult
+from domain.commands import Command, CommandResult, StartSession
+from domain.errors import AgentNotFound
+from domain.session import ClientResponse
 from domain.state import AgentState
 from eventstore.factory import open_event_store
 from eventstore.port import EventStore
+from execution.executor import Outcome, ProactiveAgentExecutor
+from execution.llm.settings import LlmSettings, provider_from_settings
+from execution.server_tools import ServerToolRegistry
 
 
 class HostConfig(BaseModel):
@@ -33,6 +39,8 @@ class HostConfig(BaseModel):
     snapshot_every: int = 100
     idle_timeout_s: float = 300.0
     max_activations: int = 10_000
+    llm: LlmSettings = Field(default_factory=lambda: LlmSettings(base_url=None))
+    """The executor's LLM (no base URL: templated sessions only)."""
 
 
 class HostInfo(BaseModel):
@@ -52,6 +60,12 @@ class AgentHostCore:
         self._store: EventStore | None = None
         self._opening = asyncio.Lock()
         self._passivator: asyncio.Task[None] | None = None
+        self._executor = ProactiveAgentExecutor(
+            self,
+            llm=provider_from_settings(config.llm),
+            tools=ServerToolRegistry.with_installed(),
+        )
+        self._driving: dict[str, asyncio.Task[Outcome]] = {}
 
     async def execute(self, command: Command) -> CommandResult:
         activation = await self._activation(command.agent_id)
@@ -60,6 +74,35 @@ class AgentHostCore:
     async def agent_state(self, agent_id: str) -> AgentState | None:
         activation = await self._activation(agent_id)
         return await activation.state()
+
+    async def start_session(self, command: StartSession) -> CommandResult:
+        """Start a session with the config the executor can drive (see its session_config)."""
+        state = await self.agent_state(command.agent_id)
+        if state is None:
+            raise AgentNotFound(f"agent {command.agent_id} does not exist")
+        config = self._executor.session_config(state, command.config)
+        return await self.execute(command.model_copy(update={"config": config}))
+
+    async def advance(self, agent_id: str) -> Outcome:
+        """Drive the agent's session until it rests; one drive per agent at a time here.
+
+        A call that arrives while a drive runs waits for it, then drives again from the
+        stored state: the call may come from a command the running drive has not seen.
+        """
+        while (running := self._driving.get(agent_id)) is not None:
+            await asyncio.wait({running})
+        drive = asyncio.create_task(self._executor.advance(agent_id))
+        self._driving[agent_id] = drive
+        try:
+            return await drive
+        finally:
+            del self._driving[agent_id]
+
+    async def respond(
+        self, agent_id: str, response: ClientResponse, command_id: UUID | None = None
+    ) -> CommandResult:
+        """Validate and record the user's answer to the pending widget."""
+        return await self._executor.respond(agent_id, response, command_id=command_id)
 
     def passivate_idle(self, idle_for_s: float | None = None) -> int:
         """Drop activations idle for longer than ``idle_for_s`` (default: the timeout)."""
@@ -132,6 +175,17 @@ class AgentHost:
 
     async def agent_state(self, agent_id: str) -> AgentState | None:
         return await self._core.agent_state(agent_id)
+
+    async def start_session(self, command: StartSession) -> CommandResult:
+        return await self._core.start_session(command)
+
+    async def advance(self, agent_id: str) -> Outcome:
+        return await self._core.advance(agent_id)
+
+    async def respond(
+        self, agent_id: str, response: ClientResponse, command_id: UUID | None = None
+    ) -> CommandResult:
+        return await self._core.respond(agent_id, response, command_id)
 
     async def passivate_idle(self, idle_for_s: float | None = None) -> int:
         return self._core.passivate_idle(idle_for_s)

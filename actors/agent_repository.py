@@ -20,7 +20,7 @@ from eventstore.port import AppendResult, EventStore, RecordedEvent, Snapshot
 
 # Bump when the snapshot payload or AgentState changes shape: older snapshots are then
 # ignored and the stream replayed.
-SNAPSHOT_SCHEMA = 1
+SNAPSHOT_SCHEMA = 2  # 2: AgentState gained score metrics
 RECENT_EVENT_IDS = 2048
 
 

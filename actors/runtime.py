@@ -9,15 +9,18 @@ recognises a command it already applied, so a retry never acts twice.
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID, uuid4
 
 from ray.actor import ActorHandle
 
 from actors.agent_host import AgentHost, HostConfig, HostInfo
-from actors.commands import Command, CommandResult
 from actors.placement import dedicated_name, host_index, host_name
 from actors.restarts import call_through_restarts
 from actors.settings import Settings
+from domain.commands import Command, CommandResult, StartSession
+from domain.session import ClientResponse
 from domain.state import AgentState
+from execution.executor import Outcome
 
 
 def host_config(settings: Settings) -> HostConfig:
@@ -26,6 +29,7 @@ def host_config(settings: Settings) -> HostConfig:
         snapshot_every=settings.snapshot_every,
         idle_timeout_s=settings.idle_timeout_s,
         max_activations=1 if settings.placement == "dedicated" else settings.max_activations,
+        llm=settings.llm,
     )
 
 
@@ -57,6 +61,26 @@ class AgentRuntime:
         """Strongly consistent read through the agent's activation (not the read model)."""
         state: AgentState | None = await self._call(agent_id, "agent_state", agent_id)
         return state
+
+    async def start_session(self, command: StartSession) -> CommandResult:
+        """Start a session the executor can drive (a default template when no LLM is set)."""
+        result: CommandResult = await self._call(command.agent_id, "start_session", command)
+        return result
+
+    async def advance(self, agent_id: str) -> Outcome:
+        """Drive the agent's session until it rests (waits on the user or ends)."""
+        outcome: Outcome = await self._call(agent_id, "advance", agent_id)
+        return outcome
+
+    async def respond(
+        self, agent_id: str, response: ClientResponse, command_id: UUID | None = None
+    ) -> CommandResult:
+        """Record the user's answer; the id is fixed before the first attempt, so a retry
+        through a host restart is recognised, not applied twice."""
+        result: CommandResult = await self._call(
+            agent_id, "respond", agent_id, response, command_id or uuid4()
+        )
+        return result
 
     async def host_info(self, agent_id: str) -> HostInfo:
         """Which process and node serve the agent now (retried while its host restarts)."""

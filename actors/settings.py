@@ -7,6 +7,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from execution.llm.settings import LlmSettings
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AGENTHOST_", env_file=".env", extra="ignore")
@@ -23,3 +25,5 @@ class Settings(BaseSettings):
     actor_retry_timeout_s: float = Field(
         default=60.0, gt=0, description="how long a caller retries while a host restarts"
     )
+    llm: LlmSettings = Field(default_factory=LlmSettings)
+    """AGENTHOST_LLM_*: read where the service starts and shipped to every host."""

@@ -83,3 +83,12 @@ class Session(ValueObject):
     @property
     def items_completed(self) -> int:
         return sum(1 for item in self.items if item.completed_at is not None)
+
+
+def session_score(summary: dict[str, Any] | None) -> float | None:
+    """The session's score if its summary reports one: ``summary["score"]``, a fraction in
+    [0, 1] (templates and evaluators write it); anything else is not a score."""
+    score = (summary or {}).get("score")
+    if isinstance(score, int | float) and not isinstance(score, bool) and 0 <= score <= 1:
+        return float(score)
+    return None

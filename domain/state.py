@@ -30,7 +30,7 @@ from domain.events import (
     UserAssignedToAgent,
 )
 from domain.execution_state import ExecutionState
-from domain.session import Session, SessionItem
+from domain.session import Session, SessionItem, session_score
 from domain.value_object import ValueObject
 
 DEFAULT_MAX_HISTORY_SIZE = 50
@@ -52,6 +52,8 @@ class AgentState(ValueObject):
     total_sessions: int = 0
     total_interactions: int = 0
     successful_completions: int = 0
+    scored_sessions: int = 0
+    score_total: float = 0.0
 
     active_session: Session | None = None
     execution_state: ExecutionState | None = None
@@ -65,6 +67,11 @@ class AgentState(ValueObject):
     created_at: AwareDatetime
     updated_at: AwareDatetime
     last_interaction_at: AwareDatetime | None = None
+
+    @property
+    def average_score(self) -> float | None:
+        """Mean score of the completed sessions that reported one (evaluators, templates)."""
+        return self.score_total / self.scored_sessions if self.scored_sessions else None
 
     def role_of(self, user_id: str) -> AssignmentRole | None:
         for assignment in self.assignments:
@@ -194,12 +201,21 @@ def _changes(state: AgentState, event: DomainEvent) -> dict[str, Any]:
             return {
                 **_archive_session(state, ended),
                 "successful_completions": state.successful_completions + 1,
+                **_scored(state.scored_sessions, state.score_total, summary),
             }
         case SessionTerminated(reason=reason, final_status=final_status, occurred_at=at):
             session = _session_of(state, event)
             ended = _end(session, SessionStatus(final_status), at, reason, None)
             return _archive_session(state, ended)
     raise TypeError(f"evolve has no rule for {type(event).__name__}")
+
+
+def _scored(sessions: int, total: float, summary: dict[str, Any] | None) -> dict[str, Any]:
+    """Metrics of a completed session's score (nothing when its summary has none)."""
+    score = session_score(summary)
+    if score is None:
+        return {}
+    return {"scored_sessions": sessions + 1, "score_total": total + score}
 
 
 def _update(value: _V, **changes: Any) -> _V:

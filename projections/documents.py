@@ -70,6 +70,11 @@ class AgentDto(ReadModel):
     total_sessions: int = 0
     total_interactions: int = 0
     successful_completions: int = 0
+    scored_sessions: int = 0
+    score_total: float = 0.0
+    average_score: float | None = Field(
+        default=None, description="Mean score (0..1) of completed sessions that reported one."
+    )
     has_active_session: bool = False
     active_session_id: str | None = None
     active_session: ActiveSessionSummary | None = None

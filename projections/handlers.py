@@ -29,7 +29,7 @@ from domain.events import (
     SessionTerminated,
     UserAssignedToAgent,
 )
-from domain.session import SessionItem
+from domain.session import SessionItem, session_score
 from projections.documents import (
     ActiveSessionSummary,
     AgentDto,
@@ -218,9 +218,19 @@ def _agent_changes(agent: AgentDto, event: DomainEvent, position: int) -> dict[s
             }
         case SessionCompleted(reason=reason, summary=summary, occurred_at=at):
             active = _active(agent, event, position)
+            score = session_score(summary)
+            scored = {}
+            if score is not None:  # the same arithmetic as AgentState, so the values are equal
+                count, total = agent.scored_sessions + 1, agent.score_total + score
+                scored = {
+                    "scored_sessions": count,
+                    "score_total": total,
+                    "average_score": total / count,
+                }
             return {
                 **_ended(active, SessionStatus.COMPLETED, at, reason, summary),
                 "successful_completions": agent.successful_completions + 1,
+                **scored,
             }
         case SessionTerminated(reason=reason, final_status=final_status, occurred_at=at):
             active = _active(agent, event, position)

@@ -28,9 +28,9 @@ from rich.console import Console
 from rich.progress import Progress
 
 from actors.agent_host import AgentHostCore, HostInfo
-from actors.commands import Command, CommandResult, CreateAgent, RecordMessages, StartSession
 from actors.runtime import AgentRuntime, host_config
 from actors.settings import Settings
+from domain.commands import Command, CommandResult, CreateAgent, RecordMessages, StartSession
 from domain.enums import AgentType
 from domain.execution_state import LlmMessage
 from domain.ids import new_agent_id

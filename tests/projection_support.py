@@ -122,7 +122,9 @@ def _run(agent: Agent, command: str, rng: random.Random, now: datetime) -> None:
         pending = session.pending_action.tool_call_id
         agent.suspend_execution(execution(pending), session.pending_action, now=now)
     elif command == "complete":
-        agent.complete_session(now=now, summary=rng.choice([None, {"score": rng.randint(0, 9)}]))
+        agent.complete_session(
+            now=now, summary=rng.choice([None, {"score": rng.random()}, {"score": 3}])
+        )
     elif command in ("respond", "resume"):
         assert session is not None
         assert session.pending_action is not None
@@ -178,6 +180,8 @@ def assert_matches_state(
     assert agent.total_sessions == state.total_sessions
     assert agent.total_interactions == state.total_interactions
     assert agent.successful_completions == state.successful_completions
+    assert (agent.scored_sessions, agent.score_total) == (state.scored_sessions, state.score_total)
+    assert agent.average_score == state.average_score
     assert (agent.archived_at, agent.archive_reason) == (state.archived_at, state.archive_reason)
     assert agent.created_at == state.created_at
     assert agent.updated_at == state.updated_at

@@ -12,7 +12,10 @@ import pytest
 import ray
 
 from actors.agent_repository import AgentRepository
-from actors.commands import (
+from actors.projector_actor import ProjectorClient
+from actors.runtime import AgentRuntime
+from actors.settings import Settings
+from domain.commands import (
     Command,
     CompleteSession,
     GetOrCreateAgent,
@@ -20,9 +23,6 @@ from actors.commands import (
     StartSession,
     TerminateSession,
 )
-from actors.projector_actor import ProjectorClient
-from actors.runtime import AgentRuntime
-from actors.settings import Settings
 from domain.enums import AgentType
 from domain.execution_state import LlmMessage
 from eventstore.factory import open_event_store

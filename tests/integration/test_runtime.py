@@ -13,7 +13,10 @@ from uuid import uuid4
 import pytest
 import ray
 
-from actors.commands import (
+from actors.runtime import AgentRuntime
+from actors.settings import Settings
+from domain.agent import Agent
+from domain.commands import (
     CompleteSession,
     GetOrCreateAgent,
     RecordMessages,
@@ -21,9 +24,6 @@ from actors.commands import (
     SubmitResponse,
     SuspendExecution,
 )
-from actors.runtime import AgentRuntime
-from actors.settings import Settings
-from domain.agent import Agent
 from domain.enums import AgentType
 from domain.errors import SessionAlreadyActive
 from domain.execution_state import ExecutionState, LlmMessage, PendingToolCall

@@ -377,3 +377,14 @@ def test_documents_match_the_aggregate_after_every_step() -> None:
         agent, sessions = documents
         assert agent is not None
         assert_matches_state(agent, sessions, history.agent.state)
+
+
+def test_session_scores_feed_the_agents_average_like_the_aggregate() -> None:
+    history = started()
+    history.agent.complete_session(now=at(9), summary={"score": 0.5})
+    history.agent.start_session(session_id="s2", conversation_id="c2", now=at(10))
+    history.agent.complete_session(now=at(11), summary={"score": 3})  # not a fraction: no score
+    history.commit()
+    agent, _ = history.documents()
+    assert (agent.scored_sessions, agent.score_total, agent.average_score) == (1, 0.5, 0.5)
+    assert agent.average_score == history.agent.state.average_score

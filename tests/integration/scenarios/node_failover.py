@@ -21,11 +21,11 @@ import ray
 from ray.cluster_utils import Cluster
 
 from actors.agent_host import AgentHost, HostInfo
-from actors.commands import GetOrCreateAgent, RecordMessages, StartSession
 from actors.placement import host_name
 from actors.runtime import AgentRuntime, host_config, host_options
 from actors.settings import Settings
 from domain.agent import Agent
+from domain.commands import GetOrCreateAgent, RecordMessages, StartSession
 from domain.enums import AgentType
 from domain.execution_state import LlmMessage
 from domain.ids import stream_name

@@ -11,7 +11,8 @@ import pytest
 
 from actors.activation import AgentActivation
 from actors.agent_repository import AgentRepository
-from actors.commands import (
+from domain.agent import Agent
+from domain.commands import (
     CompleteSession,
     GetOrCreateAgent,
     RecordMessages,
@@ -20,7 +21,6 @@ from actors.commands import (
     SuspendExecution,
     UpdatePreferences,
 )
-from domain.agent import Agent
 from domain.enums import AgentType
 from domain.errors import AgentNotFound, SessionAlreadyActive
 from domain.execution_state import ExecutionState, LlmMessage, PendingToolCall

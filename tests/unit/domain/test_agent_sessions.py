@@ -303,3 +303,17 @@ def test_session_commands_refuse_a_stale_session_id() -> None:
     with pytest.raises(SessionMismatch):
         agent.resume_execution(answer(), now=at(3), session_id="s-old")
     assert agent.pending_events == ()
+
+
+def test_completed_sessions_with_a_score_feed_the_average() -> None:
+    agent = new_agent()
+    for n, summary in enumerate(
+        [{"score": 1.0}, {"score": 0.5}, None, {"score": 7}, {"score": True}, {"note": "x"}]
+    ):
+        agent.start_session(session_id=f"s{n}", conversation_id=f"c{n}", now=at(2 * n))
+        agent.complete_session(now=at(2 * n + 1), summary=summary)
+    state = agent.state
+    assert state.successful_completions == 6
+    assert (state.scored_sessions, state.score_total) == (2, 1.5)  # only fractions in [0, 1]
+    assert state.average_score == 0.75
+    assert new_agent().state.average_score is None

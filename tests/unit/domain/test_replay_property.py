@@ -105,11 +105,12 @@ class AgentMachine(RuleBasedStateMachine):
         else:
             self._do(lambda a: a.receive_client_response(response, now=at(self.step)))
 
-    @rule(summary=st.booleans())
-    def complete(self, summary: bool) -> None:
+    @rule(score=st.none() | st.floats(min_value=0, max_value=1) | st.integers(-1, 3))
+    def complete(self, score: float | None) -> None:
         self._do(
             lambda a: a.complete_session(
-                now=at(self.step), summary={"step": self.step} if summary else None
+                now=at(self.step),
+                summary={"step": self.step, "score": score} if score is not None else None,
             )
         )
 

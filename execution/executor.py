@@ -1,0 +1,391 @@
+"""ProactiveAgentExecutor: drives a session one durable step at a time, keeping nothing.
+
+Every step is a command on the agent's aggregate, with an id derived from the session and the
+step (``step_command_id``). So the executor can be run by any process, restarted anywhere,
+even run twice at once: a step that was already stored is recognised by its command id and
+not applied again, and the next step is always read off the stored session
+(``execution.llm_steps`` for LLM sessions, ``execution.templates`` for templated ones).
+
+A provider failure (``LlmUnavailable``) stores nothing: calling ``advance`` again retries the
+same step. A refused client-tool call (bad arguments from the model) becomes a tool error
+message, so the model can correct itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+from domain.commands import (
+    Command,
+    CommandResult,
+    CompleteSession,
+    RecordMessages,
+    SubmitResponse,
+    SuspendExecution,
+    TerminateSession,
+)
+from domain.errors import DomainError, InvalidCommand
+from domain.execution_state import ExecutionState, LlmMessage, PendingToolCall, ToolCall
+from domain.session import ClientResponse, Session, SessionConfig
+from domain.state import AgentState
+from execution import widgets
+from execution.agent_profiles import agent_profile
+from execution.context import llm_context, plain_summary, summary_request
+from execution.llm.port import LlmError, LlmProvider
+from execution.llm_steps import (
+    AskClient,
+    CallLlm,
+    RecordAnswer,
+    RunServerTool,
+    TurnEnded,
+    WaitForClient,
+    answer_message,
+    next_llm_step,
+    tool_message,
+)
+from execution.server_tools import ServerToolRegistry
+from execution.templates import runner
+from execution.templates.loader import TemplateError, get_template
+from execution.templates.model import SessionTemplate
+
+log = logging.getLogger(__name__)
+
+STEP_NAMESPACE = uuid.UUID("6f1d3c1e-3b7a-4a52-9a0e-5d2f0c7b9e41")
+MAX_STEPS_PER_ADVANCE = 200
+
+
+class CommandBus(Protocol):
+    """Where commands go: the Ray runtime in production, an in-process host in tests."""
+
+    async def execute(self, command: Command) -> CommandResult: ...
+
+    async def agent_state(self, agent_id: str) -> AgentState | None: ...
+
+
+@dataclass(frozen=True)
+class EphemeralEvent:
+    """Not stored: token deltas and tool progress, for live viewers (the SSE layer)."""
+
+    agent_id: str
+    session_id: str
+    kind: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+EphemeralSink = Callable[[EphemeralEvent], Awaitable[None]]
+
+
+class Outcome(StrEnum):
+    """Why ``advance`` stopped."""
+
+    WAITING_FOR_USER = "waiting_for_user"
+    COMPLETED = "completed"
+    NO_ACTIVE_SESSION = "no_active_session"
+    EXPIRED = "expired"
+    """A time limit of the session's template ended it."""
+    NO_DRIVER = "no_driver"
+    """Neither a template nor an LLM can drive this session."""
+
+
+class InvalidResponse(ValueError):
+    """The user's answer does not fit the widget: nothing was recorded."""
+
+    def __init__(self, reasons: list[str]) -> None:
+        super().__init__("; ".join(reasons))
+        self.reasons = reasons
+
+
+def step_command_id(session_id: str, step: str) -> uuid.UUID:
+    """The same step of the same session always has the same command id."""
+    return uuid.uuid5(STEP_NAMESPACE, f"{session_id}/{step}")
+
+
+async def _discard(_: EphemeralEvent) -> None:
+    return None
+
+
+class ProactiveAgentExecutor:
+    def __init__(
+        self,
+        bus: CommandBus,
+        *,
+        llm: LlmProvider | None = None,
+        tools: ServerToolRegistry | None = None,
+        publish: EphemeralSink = _discard,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._bus = bus
+        self._clock = clock
+        self._llm = llm
+        self._tools = tools or ServerToolRegistry()
+        self._publish = publish
+
+    def session_config(self, state: AgentState, requested: SessionConfig) -> SessionConfig:
+        """The config a new session starts with: with no LLM configured, a session that names
+        no template runs its agent type's default template (decided once, at the start, so
+        the session keeps its driver even if the LLM settings change while it runs)."""
+        if requested.template_id is not None:
+            try:
+                get_template(requested.template_id)
+            except TemplateError as error:  # refused before anything starts
+                raise InvalidCommand(str(error)) from None
+            return requested
+        if self._llm is not None:
+            return requested
+        profile = agent_profile(state.agent_type, state.preferences, state.system_prompt_override)
+        if profile.default_template is None:
+            raise InvalidCommand(
+                f"no LLM is configured and {state.agent_type.value} agents have no default "
+                "template: name a template_id"
+            )
+        return requested.model_copy(update={"template_id": profile.default_template})
+
+    async def advance(self, agent_id: str) -> Outcome:
+        """Take steps until the session waits on the user, ends, or cannot be driven."""
+        for _ in range(MAX_STEPS_PER_ADVANCE):
+            state = await self._bus.agent_state(agent_id)
+            session = state.active_session if state is not None else None
+            if state is None or session is None:
+                return Outcome.NO_ACTIVE_SESSION
+            try:
+                outcome = await self._step(state, session)
+            except DomainError as error:
+                # The session moved on under us (another process, the user): decide again.
+                log.info("step on agent %s refused (%s); re-reading", agent_id, error)
+                continue
+            if outcome is not None:
+                return outcome
+        raise RuntimeError(
+            f"agent {agent_id}: no resting point after {MAX_STEPS_PER_ADVANCE} steps"
+        )
+
+    async def respond(
+        self, agent_id: str, response: ClientResponse, *, command_id: uuid.UUID | None = None
+    ) -> CommandResult:
+        """Validate and record the user's answer to the pending widget (``advance`` goes on).
+
+        Raises InvalidResponse with every reason (nothing recorded) or the domain's refusal
+        (no session, no widget pending, another tool call id).
+        """
+        state = await self._bus.agent_state(agent_id)
+        session = state.active_session if state is not None else None
+        action = session.pending_action if session is not None else None
+        evaluation = None
+        if (
+            session is not None
+            and action is not None
+            and action.tool_call_id == response.tool_call_id
+        ):
+            reasons = widgets.validate_response(action, response.response)
+            if reasons:
+                raise InvalidResponse(reasons)
+            evaluation = self._evaluate(session, response)
+            response = response.model_copy(
+                update={"response": widgets.normalise_response(action, response.response)}
+            )
+        # Otherwise the aggregate decides: a retry of an answer already recorded is
+        # recognised by its command id and answered alike; anything else it refuses
+        # (no session, nothing pending, another tool call).
+        command = SubmitResponse(
+            agent_id=agent_id,
+            session_id=session.session_id if session is not None else None,
+            response=response,
+            evaluation=evaluation,
+            **({"command_id": command_id} if command_id is not None else {}),
+        )
+        return await self._bus.execute(command)
+
+    # ------------------------------------------------------------------ steps
+
+    async def _step(self, state: AgentState, session: Session) -> Outcome | None:
+        if session.config.template_id is not None:
+            return await self._template_step(state, session)
+        if self._llm is None:
+            return Outcome.NO_DRIVER
+        return await self._llm_step(state, session, self._llm)
+
+    def _evaluate(self, session: Session, response: ClientResponse) -> dict[str, Any] | None:
+        """A templated session scores the answer as it is recorded; an LLM judges its own."""
+        if session.config.template_id is None or session.pending_action is None:
+            return None
+        template = session_template(session)
+        return runner.evaluate(template, session.pending_action.tool_call_id, response.response)
+
+    async def _template_step(self, state: AgentState, session: Session) -> Outcome:
+        template = session_template(session)
+        sid = session.session_id
+        done = runner.completion(template, session.items, self._clock(), session.started_at)
+        if done is not None and done.expired:
+            await self._bus.execute(
+                TerminateSession(
+                    command_id=step_command_id(sid, "expire"),
+                    agent_id=state.id,
+                    session_id=sid,
+                    reason=done.reason,
+                    expired=True,
+                )
+            )
+            return Outcome.EXPIRED
+        if session.pending_action is not None:
+            return Outcome.WAITING_FOR_USER
+        item = runner.next_item(template, session.items)
+        if done is not None or item is None:
+            await self._bus.execute(
+                CompleteSession(
+                    command_id=step_command_id(sid, "complete"),
+                    agent_id=state.id,
+                    session_id=sid,
+                    reason=done.reason if done is not None else "max_items_reached",
+                    summary=runner.summary(template, session.items),
+                )
+            )
+            return Outcome.COMPLETED
+        action = item.client_action(item.id)
+        execution = ExecutionState(
+            iteration=len(session.items),
+            pending_tool_call=PendingToolCall(
+                call_id=action.tool_call_id, tool_name=action.tool_name, arguments=action.props
+            ),
+            started_at_ms=session.started_at.timestamp() * 1000,
+            suspended_at_ms=self._clock().timestamp() * 1000,
+        )
+        await self._bus.execute(
+            SuspendExecution(
+                command_id=step_command_id(sid, f"ask/{item.id}"),
+                agent_id=state.id,
+                session_id=sid,
+                execution_state=execution,
+                action=action,
+                item_id=item.id,
+            )
+        )
+        return Outcome.WAITING_FOR_USER
+
+    async def _llm_step(
+        self, state: AgentState, session: Session, llm: LlmProvider
+    ) -> Outcome | None:
+        step = next_llm_step(session, widgets.is_client_tool)
+        sid = session.session_id
+        position = len(session.transcript)
+        match step:
+            case WaitForClient():
+                return Outcome.WAITING_FOR_USER
+            case TurnEnded():
+                await self._complete_llm_session(state, session, llm, "agent_finished")
+                return Outcome.COMPLETED
+            case CallLlm(iteration=iteration):
+                profile = agent_profile(
+                    state.agent_type, state.preferences, state.system_prompt_override
+                )
+                if iteration >= profile.max_iterations:
+                    await self._complete_llm_session(state, session, llm, "max_iterations")
+                    return Outcome.COMPLETED
+                turn = await llm.complete(
+                    llm_context(state, profile, session),
+                    [*widgets.client_tool_specs(), *self._tools.specs(profile.server_tools)],
+                    on_delta=lambda text: self._publish(
+                        EphemeralEvent(state.id, sid, "content_chunk", {"delta": text})
+                    ),
+                )
+                await self._record(state.id, sid, f"{position}/assistant", turn.message)
+            case RunServerTool(call=call):
+                await self._publish(
+                    EphemeralEvent(state.id, sid, "tool_executing", {"tool_name": call.name})
+                )
+                outcome = await self._tools.call(call.name, call.arguments)
+                await self._publish(
+                    EphemeralEvent(
+                        state.id,
+                        sid,
+                        "tool_result",
+                        {"tool_name": call.name, **outcome.model_dump()},
+                    )
+                )
+                await self._record(
+                    state.id, sid, f"{position}/tool/{call.id}", tool_message(call, outcome.content)
+                )
+            case AskClient(call=call):
+                if await self._ask(state, session, call):
+                    return Outcome.WAITING_FOR_USER
+            case RecordAnswer(call=call, item=item):
+                await self._record(
+                    state.id, sid, f"{position}/answer/{call.id}", answer_message(call, item)
+                )
+        return None
+
+    async def _ask(self, state: AgentState, session: Session, call: ToolCall) -> bool:
+        """Show the widget and suspend (True), or hand bad arguments back as a tool error."""
+        sid = session.session_id
+        try:
+            action = widgets.client_action(call.id, call.name, call.arguments)
+        except widgets.WidgetError as error:
+            message = tool_message(call, f"invalid widget arguments: {'; '.join(error.reasons)}")
+            await self._record(
+                state.id, sid, f"{len(session.transcript)}/refused/{call.id}", message
+            )
+            return False
+        now_ms = self._clock().timestamp() * 1000
+        execution = ExecutionState(
+            conversation_snapshot=session.transcript,
+            iteration=sum(1 for m in session.transcript if m.role == "assistant"),
+            tool_calls_made=sum(len(m.tool_calls) for m in session.transcript),
+            pending_tool_call=PendingToolCall(
+                call_id=call.id, tool_name=call.name, arguments=call.arguments
+            ),
+            started_at_ms=session.started_at.timestamp() * 1000,
+            suspended_at_ms=now_ms,
+        )
+        await self._bus.execute(
+            SuspendExecution(
+                command_id=step_command_id(sid, f"suspend/{call.id}"),
+                agent_id=state.id,
+                session_id=sid,
+                execution_state=execution,
+                action=action,
+                item_id=call.id,
+            )
+        )
+        return True
+
+    async def _complete_llm_session(
+        self, state: AgentState, session: Session, llm: LlmProvider, reason: str
+    ) -> None:
+        profile = agent_profile(state.agent_type, state.preferences, state.system_prompt_override)
+        summary: dict[str, Any] = plain_summary(session)
+        try:
+            written = await llm.complete(summary_request(llm_context(state, profile, session)), [])
+            summary["text"] = written.message.content.strip()
+        except LlmError as error:
+            log.warning("no LLM summary for session %s: %s", session.session_id, error)
+        await self._bus.execute(
+            CompleteSession(
+                command_id=step_command_id(session.session_id, "complete"),
+                agent_id=state.id,
+                session_id=session.session_id,
+                reason=reason,
+                summary=summary,
+            )
+        )
+
+    async def _record(self, agent_id: str, session_id: str, step: str, message: LlmMessage) -> None:
+        await self._bus.execute(
+            RecordMessages(
+                command_id=step_command_id(session_id, step),
+                agent_id=agent_id,
+                session_id=session_id,
+                messages=(message,),
+            )
+        )
+
+
+def session_template(session: Session) -> SessionTemplate:
+    """The session's template with the session's own limits laid over it."""
+    if session.config.template_id is None:
+        raise ValueError(f"session {session.session_id} runs no template")
+    return runner.apply_config(get_template(session.config.template_id), session.config)

@@ -1,0 +1,105 @@
+"""What an LLM session needs next, decided from its durable transcript alone.
+
+The executor keeps nothing between steps: after a crash anywhere (mid LLM call, mid tool call,
+between the user's answer and its tool message) the next step is read off the transcript and
+the session's items, so any process continues exactly where the stored history stops.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from domain.execution_state import LlmMessage, ToolCall
+from domain.session import Session, SessionItem
+
+
+@dataclass(frozen=True)
+class WaitForClient:
+    """A widget is on screen: nothing to do until the user answers."""
+
+
+@dataclass(frozen=True)
+class CallLlm:
+    iteration: int
+    """How many assistant turns the session has had (the next one is ``iteration + 1``)."""
+
+
+@dataclass(frozen=True)
+class RunServerTool:
+    call: ToolCall
+
+
+@dataclass(frozen=True)
+class AskClient:
+    call: ToolCall
+    """A client tool the LLM called: show its widget and suspend."""
+
+
+@dataclass(frozen=True)
+class RecordAnswer:
+    call: ToolCall
+    item: SessionItem
+    """The user answered the widget: its answer becomes the tool result."""
+
+
+@dataclass(frozen=True)
+class TurnEnded:
+    """The LLM answered without calling a tool."""
+
+    message: LlmMessage
+
+
+LlmStep = WaitForClient | CallLlm | RunServerTool | AskClient | RecordAnswer | TurnEnded
+
+
+def next_llm_step(session: Session, is_client_tool: Callable[[str], bool]) -> LlmStep:
+    """``is_client_tool`` tells widgets (shown in the browser) from server tools."""
+    if session.pending_action is not None:
+        return WaitForClient()
+    transcript = session.transcript
+    iteration = sum(1 for m in transcript if m.role == "assistant")
+    last_assistant = _last_assistant_index(transcript)
+    if last_assistant is None:
+        return CallLlm(iteration)
+    assistant = transcript[last_assistant]
+    answered = {m.tool_call_id for m in transcript[last_assistant + 1 :] if m.role == "tool"}
+    for call in assistant.tool_calls:
+        if call.id in answered:
+            continue
+        if not is_client_tool(call.name):
+            return RunServerTool(call)
+        item = _answered_item(session.items, call.id)
+        return RecordAnswer(call, item) if item is not None else AskClient(call)
+    if not assistant.tool_calls and last_assistant == len(transcript) - 1:
+        return TurnEnded(assistant)
+    return CallLlm(iteration)
+
+
+def answer_message(call: ToolCall, item: SessionItem) -> LlmMessage:
+    """The tool message that hands the user's answer (and its evaluation) back to the LLM."""
+    content: dict[str, Any] = {"response": item.user_response}
+    if item.evaluation is not None:
+        content["evaluation"] = item.evaluation
+    return tool_message(call, json.dumps(content, ensure_ascii=False))
+
+
+def tool_message(call: ToolCall, content: str) -> LlmMessage:
+    return LlmMessage(role="tool", content=content, tool_call_id=call.id, name=call.name)
+
+
+def _last_assistant_index(transcript: Sequence[LlmMessage]) -> int | None:
+    for index in range(len(transcript) - 1, -1, -1):
+        if transcript[index].role == "assistant":
+            return index
+    return None
+
+
+def _answered_item(items: Sequence[SessionItem], call_id: str) -> SessionItem | None:
+    for item in items:
+        action = item.client_action
+        if action is not None and action.tool_call_id == call_id and item.completed_at is not None:
+            return item
+    return None

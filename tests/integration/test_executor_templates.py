@@ -1,0 +1,190 @@
+"""Templated sessions, the embedded default: no LLM, the same suspend/resume path.
+
+The executor drives a real host core on a SQLite store through a shipped template; answers go
+through ``respond`` exactly as the API will send them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from pydantic import JsonValue
+
+from actors.agent_host import AgentHostCore, HostConfig
+from domain.commands import GetOrCreateAgent, StartSession
+from domain.enums import AgentType, SessionStatus
+from domain.errors import InvalidCommand
+from domain.session import ClientResponse, SessionConfig
+from domain.state import AgentState
+from execution.agent_profiles import agent_profile
+from execution.executor import InvalidResponse, Outcome, ProactiveAgentExecutor
+from execution.templates.loader import get_template
+from execution.templates.model import ChoiceRule, ExactRule, Ipv4Rule, NumericRule, TemplateItem
+
+TEMPLATE = "arithmetic-basics"
+
+
+@pytest.fixture
+async def host(tmp_path: Path) -> AsyncIterator[AgentHostCore]:
+    core = AgentHostCore(HostConfig(event_store_url=f"sqlite:///{tmp_path / 'events.db'}"))
+    yield core
+    await core.close()
+
+
+async def templated_agent(host: AgentHostCore, **config: object) -> str:
+    agent_id = (await host.execute(GetOrCreateAgent.for_user("u1", AgentType.TUTOR))).agent_id
+    session_config = SessionConfig(template_id=TEMPLATE, **config)  # type: ignore[arg-type]
+    await host.execute(StartSession(agent_id=agent_id, config=session_config))
+    return agent_id
+
+
+async def state_of(host: AgentHostCore, agent_id: str) -> AgentState:
+    state = await host.agent_state(agent_id)
+    assert state is not None
+    return state
+
+
+def right_answer(item: TemplateItem) -> JsonValue:
+    rule = item.scoring
+    if isinstance(rule, ChoiceRule):
+        return (
+            {"index": rule.answer} if isinstance(rule.answer, int) else {"selection": rule.answer}
+        )
+    if isinstance(rule, NumericRule):
+        return {"text": f"{rule.value:g}"}
+    if isinstance(rule, ExactRule):
+        return {"text": rule.accepted[0]}
+    if isinstance(rule, Ipv4Rule):
+        return {"text": rule.answer}
+    raise AssertionError(f"no right answer for a {rule.type} rule")
+
+
+def wrong_answer(item: TemplateItem) -> JsonValue:
+    if isinstance(item.scoring, ChoiceRule):
+        options = item.widget.arguments["options"]
+        right = item.scoring.answer
+        return {"selection": next(o for i, o in enumerate(options) if right not in (i, o))}
+    return {"text": "-1"}
+
+
+async def answer_everything(
+    host: AgentHostCore, run: ProactiveAgentExecutor, agent_id: str, right: bool
+) -> None:
+    template = get_template(TEMPLATE)
+    while await run.advance(agent_id) is Outcome.WAITING_FOR_USER:
+        session = (await state_of(host, agent_id)).active_session
+        assert session is not None
+        assert session.pending_action is not None
+        item = template.item(session.pending_action.tool_call_id)
+        answer = right_answer(item) if right else wrong_answer(item)
+        await run.respond(agent_id, ClientResponse(tool_call_id=item.id, response=answer))
+
+
+async def test_a_template_runs_item_by_item_to_a_scored_completion(host: AgentHostCore) -> None:
+    agent_id = await templated_agent(host)
+    run = ProactiveAgentExecutor(host)
+    assert await run.advance(agent_id) is Outcome.WAITING_FOR_USER
+    session = (await state_of(host, agent_id)).active_session
+    assert session is not None
+    first = get_template(TEMPLATE).items[0]
+    assert session.pending_action is not None
+    assert session.pending_action.tool_call_id == first.id
+    assert session.pending_action.props["prompt"] == first.prompt
+    assert (await state_of(host, agent_id)).execution_state is not None  # suspended, durably
+
+    await answer_everything(host, run, agent_id, right=True)
+    state = await state_of(host, agent_id)
+    (ended,) = state.session_history
+    assert ended.status is SessionStatus.COMPLETED
+    assert ended.summary is not None
+    assert ended.summary["passed"] is True
+    assert ended.summary["correct_count"] == len(get_template(TEMPLATE).items)
+    assert all(item.evaluation and item.evaluation["correct"] for item in ended.items)
+    assert (state.scored_sessions, state.average_score) == (1, 1.0)  # the agent's metrics
+
+
+async def test_wrong_answers_fail_the_pass_mark_and_lower_the_average(host: AgentHostCore) -> None:
+    agent_id = await templated_agent(host)
+    run = ProactiveAgentExecutor(host)
+    await answer_everything(host, run, agent_id, right=True)
+    await host.execute(StartSession(agent_id=agent_id, config=SessionConfig(template_id=TEMPLATE)))
+    await answer_everything(host, run, agent_id, right=False)
+    state = await state_of(host, agent_id)
+    last = state.session_history[-1]
+    assert last.summary is not None
+    assert last.summary["passed"] is False
+    assert last.summary["correct_count"] == 0
+    assert state.average_score == 0.5  # one perfect session, one at zero
+
+
+async def test_a_response_the_widget_rejects_changes_nothing(host: AgentHostCore) -> None:
+    agent_id = await templated_agent(host)
+    run = ProactiveAgentExecutor(host)
+    await run.advance(agent_id)
+    before = await state_of(host, agent_id)
+    item_id = get_template(TEMPLATE).items[0].id
+    with pytest.raises(InvalidResponse) as refused:
+        await run.respond(agent_id, ClientResponse(tool_call_id=item_id, response={"index": 9}))
+    assert refused.value.reasons
+    assert await state_of(host, agent_id) == before
+
+
+async def test_max_items_from_the_session_config_ends_early(host: AgentHostCore) -> None:
+    agent_id = await templated_agent(host, max_items=2)
+    run = ProactiveAgentExecutor(host)
+    await answer_everything(host, run, agent_id, right=True)
+    (ended,) = (await state_of(host, agent_id)).session_history
+    assert len(ended.items) == 2
+    assert ended.summary is not None
+    assert ended.summary["items_answered"] == 2
+
+
+async def test_the_time_limit_expires_the_session(host: AgentHostCore) -> None:
+    now = datetime.now(UTC)
+    agent_id = await templated_agent(host, time_limit_seconds=60)
+    assert await ProactiveAgentExecutor(host).advance(agent_id) is Outcome.WAITING_FOR_USER
+    later = ProactiveAgentExecutor(host, clock=lambda: now + timedelta(seconds=61))
+    assert await later.advance(agent_id) is Outcome.EXPIRED
+    (ended,) = (await state_of(host, agent_id)).session_history
+    assert (ended.status, ended.end_reason) == (SessionStatus.EXPIRED, "time_limit")
+
+
+@pytest.mark.parametrize(
+    ("agent_type", "template_id"),
+    [
+        (AgentType.TUTOR, "arithmetic-basics"),
+        (AgentType.THOUGHT, "daily-reflection"),
+        (AgentType.EVALUATOR, "ipv4-subnetting"),
+    ],
+)
+async def test_without_an_llm_a_new_session_runs_its_types_default_template(
+    host: AgentHostCore, agent_type: AgentType, template_id: str
+) -> None:
+    agent_id = (await host.execute(GetOrCreateAgent.for_user("d", agent_type))).agent_id
+    await host.start_session(StartSession(agent_id=agent_id))
+    session = (await state_of(host, agent_id)).active_session
+    assert session is not None
+    assert session.config.template_id == template_id
+    assert await host.advance(agent_id) is Outcome.WAITING_FOR_USER
+
+
+async def test_a_session_no_template_and_no_llm_can_drive_is_refused_up_front(
+    host: AgentHostCore,
+) -> None:
+    agent_id = (await host.execute(GetOrCreateAgent.for_user("c", AgentType.COACH))).agent_id
+    with pytest.raises(InvalidCommand, match="no default template"):
+        await host.start_session(StartSession(agent_id=agent_id))
+    unknown = StartSession(agent_id=agent_id, config=SessionConfig(template_id="nope"))
+    with pytest.raises(InvalidCommand, match="no template 'nope'"):
+        await host.start_session(unknown)
+    assert (await state_of(host, agent_id)).total_sessions == 0
+
+
+def test_every_default_template_named_by_an_agent_type_exists() -> None:
+    for agent_type in AgentType:
+        default = agent_profile(agent_type).default_template
+        if default is not None:
+            assert get_template(default).id == default
