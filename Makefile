@@ -17,7 +17,7 @@ $(STAMP): requirements.lock pyproject.toml
 venv: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/python -m scripts.demo
+	$(BIN)/python -m scripts.serve
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check .

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
 import time
-from collections import OrderedDict
-from uuid import UUID
+from collections import OrderedDict, deque
+from uuid import UUID, uuid4
 
 import psutil
 import ray
@@ -27,7 +28,7 @@ from domain.session import ClientResponse
 from domain.state import AgentState
 from eventstore.factory import open_event_store
 from eventstore.port import EventStore
-from execution.executor import Outcome, ProactiveAgentExecutor
+from execution.executor import EphemeralEvent, Outcome, ProactiveAgentExecutor
 from execution.llm.settings import LlmSettings, provider_from_settings
 from execution.server_tools import ServerToolRegistry
 
@@ -51,11 +52,22 @@ class HostInfo(BaseModel):
     agent_ids: tuple[str, ...]
 
 
+EPHEMERAL_BUFFER = 1000
+
+
+class EphemeralBatch(BaseModel):
+    """``epoch`` changes when the host restarts: a viewer then starts again from 0."""
+
+    epoch: str
+    events: tuple[tuple[int, EphemeralEvent], ...]
+
+
 class AgentHostCore:
     """The host's logic, separate from Ray so the in-process baseline can run it too."""
 
     def __init__(self, config: HostConfig) -> None:
         self._config = config
+        self._epoch = uuid4().hex
         self._activations: OrderedDict[str, AgentActivation] = OrderedDict()
         self._store: EventStore | None = None
         self._opening = asyncio.Lock()
@@ -64,7 +76,12 @@ class AgentHostCore:
             self,
             llm=provider_from_settings(config.llm),
             tools=ServerToolRegistry.with_installed(),
+            publish=self._publish,
         )
+        # Ephemeral events (token deltas, tool progress) of recent drives, per agent, for live
+        # viewers to poll; never stored: a restarted host starts a new sequence.
+        self._ephemeral: dict[str, deque[tuple[int, EphemeralEvent]]] = {}
+        self._ephemeral_seq = itertools.count(1)
         self._driving: dict[str, asyncio.Task[Outcome]] = {}
 
     async def execute(self, command: Command) -> CommandResult:
@@ -104,6 +121,17 @@ class AgentHostCore:
         """Validate and record the user's answer to the pending widget."""
         return await self._executor.respond(agent_id, response, command_id=command_id)
 
+    def ephemeral_since(self, agent_id: str, after: int) -> EphemeralBatch:
+        """Ephemeral events after sequence number ``after`` (0: all still buffered)."""
+        buffered = self._ephemeral.get(agent_id, ())
+        return EphemeralBatch(
+            epoch=self._epoch, events=tuple((n, e) for n, e in buffered if n > after)
+        )
+
+    async def _publish(self, event: EphemeralEvent) -> None:
+        buffer = self._ephemeral.setdefault(event.agent_id, deque(maxlen=EPHEMERAL_BUFFER))
+        buffer.append((next(self._ephemeral_seq), event))
+
     def passivate_idle(self, idle_for_s: float | None = None) -> int:
         """Drop activations idle for longer than ``idle_for_s`` (default: the timeout)."""
         limit = self._config.idle_timeout_s if idle_for_s is None else idle_for_s
@@ -115,6 +143,7 @@ class AgentHostCore:
         ]
         for agent_id in idle:
             del self._activations[agent_id]
+            self._ephemeral.pop(agent_id, None)
         return len(idle)
 
     def agent_ids(self) -> tuple[str, ...]:
@@ -189,6 +218,9 @@ class AgentHost:
 
     async def passivate_idle(self, idle_for_s: float | None = None) -> int:
         return self._core.passivate_idle(idle_for_s)
+
+    async def ephemeral_since(self, agent_id: str, after: int) -> EphemeralBatch:
+        return self._core.ephemeral_since(agent_id, after)
 
     async def info(self) -> HostInfo:
         agent_ids = self._core.agent_ids()

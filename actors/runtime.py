@@ -13,7 +13,7 @@ from uuid import UUID, uuid4
 
 from ray.actor import ActorHandle
 
-from actors.agent_host import AgentHost, HostConfig, HostInfo
+from actors.agent_host import AgentHost, EphemeralBatch, HostConfig, HostInfo
 from actors.placement import dedicated_name, host_index, host_name
 from actors.restarts import call_through_restarts
 from actors.settings import Settings
@@ -81,6 +81,11 @@ class AgentRuntime:
             agent_id, "respond", agent_id, response, command_id or uuid4()
         )
         return result
+
+    async def ephemeral_since(self, agent_id: str, after: int) -> EphemeralBatch:
+        """Token deltas and tool progress of the agent's current drive, after ``after``."""
+        batch: EphemeralBatch = await self._call(agent_id, "ephemeral_since", agent_id, after)
+        return batch
 
     async def host_info(self, agent_id: str) -> HostInfo:
         """Which process and node serve the agent now (retried while its host restarts)."""

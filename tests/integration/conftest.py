@@ -16,6 +16,7 @@ from actors.settings import Settings
 @pytest.fixture(scope="session")
 def ray_instance() -> Iterator[None]:
     ray.init(
+        address="local",  # a fresh instance: never a developer's running cluster
         num_cpus=2,
         include_dashboard=False,
         logging_level="WARNING",

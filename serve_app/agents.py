@@ -1,0 +1,288 @@
+"""The agent API under /api/agents: queries read the read model, writes are commands.
+
+Writes answer from the aggregate itself (strongly consistent) and carry the log position of
+what they wrote; a query given ``?after=<position>`` waits until the read model has applied
+it (read-your-writes). An ``Idempotency-Key`` header (a UUID) becomes the command id, so a
+client that retries after a lost answer never acts twice.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID, uuid4
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from domain.commands import (
+    ArchiveAgent,
+    AssignUser,
+    CommandResult,
+    GetOrCreateAgent,
+    StartSession,
+    TerminateSession,
+    UpdatePreferences,
+)
+from domain.session import ClientResponse
+from domain.state import AgentState
+from execution.executor import Outcome
+from projections.documents import AgentDto, SessionView
+from serve_app.access import actionable, visible
+from serve_app.auth import Principal
+from serve_app.problems import agent_not_found
+from serve_app.schemas import (
+    ArchiveRequest,
+    AssignUserRequest,
+    CreateAgentRequest,
+    PreferencesRequest,
+    RespondRequest,
+    SessionState,
+    StartSessionRequest,
+    TerminateRequest,
+)
+from serve_app.services import Services
+
+router = APIRouter(prefix="/api/agents", tags=["agents"])
+BEARER = HTTPBearer(auto_error=False, description="A JWT: OIDC (Keycloak) or the dev HS256 secret")
+
+IdempotencyKey = Annotated[
+    UUID | None,
+    Header(description="A UUID per intended action: retries with it are applied once."),
+]
+After = Annotated[
+    int,
+    Query(ge=0, description="Wait until the read model has applied this log position."),
+]
+
+
+def services(request: Request) -> Services:
+    found: Services = request.app.state.services
+    return found
+
+
+async def principal(
+    request: Request,
+    _: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
+) -> Principal:
+    """The caller, from the bearer token (the scheme shows in OpenAPI through BEARER)."""
+    svc = services(request)
+    return await svc.authenticator.authenticate(request.headers.get("authorization"))
+
+
+ServicesDep = Annotated[Services, Depends(services)]
+PrincipalDep = Annotated[Principal, Depends(principal)]
+
+
+async def _caught_up(svc: Services, after: int) -> None:
+    if after > 0:
+        await svc.projector.wait_for_position(after, svc.api.read_your_writes_timeout_s)
+
+
+async def _state(svc: Services, agent_id: str) -> AgentState | None:
+    return await svc.runtime.agent_state(agent_id)
+
+
+async def _actionable_state(svc: Services, agent_id: str, who: Principal) -> AgentState:
+    return actionable(await _state(svc, agent_id), agent_id, who)
+
+
+def _command_id(key: UUID | None) -> UUID:
+    return key or uuid4()
+
+
+async def _session_state(svc: Services, result: CommandResult, outcome: Outcome) -> SessionState:
+    state = await _state(svc, result.agent_id)
+    return SessionState(
+        agent_id=result.agent_id,
+        position=result.position,
+        outcome=outcome,
+        session=state.active_session if state is not None else None,
+    )
+
+
+@router.get("", summary="List the agents I own or am assigned to")
+async def list_agents(
+    svc: ServicesDep,
+    who: PrincipalDep,
+    after: After = 0,
+    include_archived: bool = False,
+    agent_type: str | None = None,
+) -> list[AgentDto]:
+    await _caught_up(svc, after)
+    return await svc.read_model.list_agents(
+        who.user_id, include_archived=include_archived, agent_type=agent_type
+    )
+
+
+@router.post(
+    "",
+    summary="Get or create my agent of a type",
+    status_code=status.HTTP_200_OK,
+    responses={201: {"description": "Created"}, 200: {"description": "Already existed"}},
+)
+async def get_or_create_agent(
+    body: CreateAgentRequest,
+    svc: ServicesDep,
+    who: PrincipalDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> AgentDto:
+    command = GetOrCreateAgent.for_user(
+        who.user_id,
+        body.agent_type,
+        name=body.name,
+        preferences=body.preferences,
+        command_id=_command_id(idempotency_key),
+    )
+    result = await svc.runtime.execute(command)
+    if result.event_types:
+        response.status_code = status.HTTP_201_CREATED
+    await svc.projector.wait_for_position(result.position, svc.api.read_your_writes_timeout_s)
+    return visible(await svc.read_model.get_agent(result.agent_id), result.agent_id, who)
+
+
+@router.get("/{agent_id}", summary="Get one agent")
+async def get_agent(
+    agent_id: str, svc: ServicesDep, who: PrincipalDep, after: After = 0
+) -> AgentDto:
+    await _caught_up(svc, after)
+    return visible(await svc.read_model.get_agent(agent_id), agent_id, who)
+
+
+@router.post("/{agent_id}/sessions", summary="Start a session", status_code=201)
+async def start_session(
+    agent_id: str,
+    body: StartSessionRequest,
+    svc: ServicesDep,
+    who: PrincipalDep,
+    idempotency_key: IdempotencyKey = None,
+) -> SessionState:
+    await _actionable_state(svc, agent_id, who)
+    result = await svc.runtime.start_session(
+        StartSession(
+            command_id=_command_id(idempotency_key),
+            agent_id=agent_id,
+            session_type=body.session_type,
+            system_prompt=body.system_prompt,
+            config=body.config,
+        )
+    )
+    outcome = await svc.runtime.advance(agent_id)
+    return await _session_state(svc, result, outcome=outcome)
+
+
+@router.get("/{agent_id}/session", summary="The current session, with its pending widget")
+async def current_session(agent_id: str, svc: ServicesDep, who: PrincipalDep) -> SessionState:
+    state = visible(await _state(svc, agent_id), agent_id, who)
+    return SessionState(agent_id=agent_id, position=0, session=state.active_session)
+
+
+@router.post("/{agent_id}/session/respond", summary="Answer the pending widget")
+async def respond(
+    agent_id: str,
+    body: RespondRequest,
+    svc: ServicesDep,
+    who: PrincipalDep,
+    idempotency_key: IdempotencyKey = None,
+) -> SessionState:
+    await _actionable_state(svc, agent_id, who)
+    answer = ClientResponse(
+        tool_call_id=body.tool_call_id,
+        response=body.response,
+        response_time_ms=body.response_time_ms,
+    )
+    result = await svc.runtime.respond(agent_id, answer, _command_id(idempotency_key))
+    outcome = await svc.runtime.advance(agent_id)
+    return await _session_state(svc, result, outcome=outcome)
+
+
+@router.delete("/{agent_id}/session", summary="Terminate the current session")
+async def terminate_session(
+    agent_id: str,
+    svc: ServicesDep,
+    who: PrincipalDep,
+    reason: str = "User terminated",
+    idempotency_key: IdempotencyKey = None,
+) -> SessionState:
+    await _actionable_state(svc, agent_id, who)
+    body = TerminateRequest(reason=reason)
+    result = await svc.runtime.execute(
+        TerminateSession(
+            command_id=_command_id(idempotency_key), agent_id=agent_id, reason=body.reason
+        )
+    )
+    return SessionState(agent_id=agent_id, position=result.position, session=result.session)
+
+
+@router.get("/{agent_id}/sessions", summary="Session history, newest first")
+async def session_history(
+    agent_id: str,
+    svc: ServicesDep,
+    who: PrincipalDep,
+    after: After = 0,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> list[SessionView]:
+    await _caught_up(svc, after)
+    visible(await svc.read_model.get_agent(agent_id), agent_id, who)
+    return await svc.read_model.list_sessions(agent_id, limit=limit)
+
+
+@router.patch("/{agent_id}/preferences", summary="Update preferences")
+async def update_preferences(
+    agent_id: str,
+    body: PreferencesRequest,
+    svc: ServicesDep,
+    who: PrincipalDep,
+    idempotency_key: IdempotencyKey = None,
+) -> AgentDto:
+    await _actionable_state(svc, agent_id, who)
+    result = await svc.runtime.execute(
+        UpdatePreferences(
+            command_id=_command_id(idempotency_key), agent_id=agent_id, changes=body.changes
+        )
+    )
+    return await _projected(svc, result, who)
+
+
+@router.post("/{agent_id}/assignments", summary="Assign a user with a role", status_code=201)
+async def assign_user(
+    agent_id: str,
+    body: AssignUserRequest,
+    svc: ServicesDep,
+    who: PrincipalDep,
+    idempotency_key: IdempotencyKey = None,
+) -> AgentDto:
+    await _actionable_state(svc, agent_id, who)
+    result = await svc.runtime.execute(
+        AssignUser(
+            command_id=_command_id(idempotency_key),
+            agent_id=agent_id,
+            user_id=body.user_id,
+            role=body.role,
+            assigned_by=who.user_id,
+        )
+    )
+    return await _projected(svc, result, who)
+
+
+@router.post("/{agent_id}/archive", summary="Archive (ends the active session first)")
+async def archive_agent(
+    agent_id: str,
+    body: ArchiveRequest,
+    svc: ServicesDep,
+    who: PrincipalDep,
+    idempotency_key: IdempotencyKey = None,
+) -> AgentDto:
+    await _actionable_state(svc, agent_id, who)
+    result = await svc.runtime.execute(
+        ArchiveAgent(command_id=_command_id(idempotency_key), agent_id=agent_id, reason=body.reason)
+    )
+    return await _projected(svc, result, who)
+
+
+async def _projected(svc: Services, result: CommandResult, who: Principal) -> AgentDto:
+    await svc.projector.wait_for_position(result.position, svc.api.read_your_writes_timeout_s)
+    found = await svc.read_model.get_agent(result.agent_id)
+    if found is None:
+        raise agent_not_found(result.agent_id)
+    return visible(found, result.agent_id, who)

@@ -1,0 +1,55 @@
+"""The FastAPI application: routes, error shapes, limits and health, for any host.
+
+``create_app`` takes a coroutine that opens the replica's services, so the same app runs in a
+Ray Serve replica (``serve_app.deployment``) and in-process in tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+
+from serve_app import agents, streams
+from serve_app.problems import MaxBodySizeMiddleware, install_problem_handlers
+from serve_app.services import Services
+
+OpenServices = Callable[[], Awaitable[Services]]
+
+
+def create_app(open_services: OpenServices, max_body_bytes: int) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.services = await open_services()
+        try:
+            yield
+        finally:
+            await app.state.services.close()
+
+    app = FastAPI(
+        title="Agent Host",
+        version="0.1.0",
+        summary="Durable, event-sourced AI agents: sessions, widgets, history.",
+        lifespan=lifespan,
+    )
+    install_problem_handlers(app)
+    app.add_middleware(MaxBodySizeMiddleware, max_bytes=max_body_bytes)
+    app.include_router(agents.router)
+    app.include_router(streams.router)
+
+    @app.get("/healthz", tags=["health"], summary="The process answers")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"], summary="The actors and stores answer")
+    async def readyz(request: Request) -> dict[str, object]:
+        svc: Services = request.app.state.services
+        projection = await svc.projector.status()
+        return {
+            "status": "ready" if projection.stopped_by is None else "degraded",
+            "projection_lag": projection.lag,
+            "projection_stopped_by": projection.stopped_by,
+        }
+
+    return app

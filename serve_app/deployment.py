@@ -1,0 +1,54 @@
+"""The Ray Serve deployment of the API: each replica builds the app from its environment.
+
+Replicas read the same AGENTHOST_* settings as the launcher (``deploy`` ships them in the
+replicas' runtime environment), so scaling out is only a matter of ``AGENTHOST_API_REPLICAS``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from fastapi import FastAPI
+from ray import serve
+
+from actors.settings import Settings
+from serve_app.app import create_app
+from serve_app.auth import AuthSettings
+from serve_app.services import open_services
+from serve_app.settings import ApiSettings
+
+APP_NAME = "agenthost"
+ENV_PREFIX = "AGENTHOST_"
+
+
+def build_app() -> FastAPI:
+    settings, api, auth = Settings(), ApiSettings(), AuthSettings()
+    return create_app(lambda: open_services(settings, api, auth), api.max_body_bytes)
+
+
+@serve.deployment(ray_actor_options={"num_cpus": 0}, max_ongoing_requests=200)
+@serve.ingress(build_app)
+class AgentApi:
+    """One replica of the HTTP front (the routes live in ``serve_app.agents``)."""
+
+
+def deploy(api: ApiSettings, env: dict[str, str] | None = None) -> str:
+    """Start Serve's HTTP proxy and the API on the connected Ray cluster; returns its URL.
+
+    ``env`` (default: this process's AGENTHOST_* variables) is what every replica sees.
+    """
+    shipped = env if env is not None else _agenthost_env()
+    serve.start(http_options={"host": api.host, "port": api.port})
+    serve.run(
+        AgentApi.options(  # type: ignore[attr-defined]
+            num_replicas=api.replicas,
+            ray_actor_options={"num_cpus": 0, "runtime_env": {"env_vars": shipped}},
+        ).bind(),
+        name=APP_NAME,
+        route_prefix="/",
+    )
+    return f"http://{api.host}:{api.port}"
+
+
+def _agenthost_env() -> dict[str, str]:
+    return {key: value for key, value in os.environ.items() if key.startswith(ENV_PREFIX)}

@@ -1,0 +1,93 @@
+"""The agent's live stream (SSE): durable events with their log position as the SSE id,
+ephemeral ones (token deltas, tool progress) in between, heartbeats while idle.
+
+A client that reconnects with ``Last-Event-ID`` (header, or ``?last_event_id=`` for
+browsers' EventSource, which cannot set headers on the first connect) gets exactly the durable
+events after that position, then live ones: positions are the store's global order, so there
+is no gap and no repeat, whichever replica answers. The stream ends when the session that was
+active at connect time ends (or at once, after the catch-up, if none was).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import asdict
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from domain.ids import stream_name
+from eventstore.port import RecordedEvent
+from serve_app.access import visible
+from serve_app.agents import PrincipalDep, ServicesDep
+from serve_app.services import Services
+
+router = APIRouter(prefix="/api/agents", tags=["streams"])
+
+SESSION_ENDED = frozenset({"agent.session.completed.v1", "agent.session.terminated.v1"})
+
+
+@router.get(
+    "/{agent_id}/stream",
+    summary="Live events of the agent (SSE), resumable with Last-Event-ID",
+    response_class=EventSourceResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def stream(
+    agent_id: str,
+    svc: ServicesDep,
+    who: PrincipalDep,
+    last_event_id_header: Annotated[int | None, Header(alias="Last-Event-ID", ge=0)] = None,
+    last_event_id: Annotated[int | None, Query(ge=0)] = None,
+) -> EventSourceResponse:
+    state = visible(await svc.runtime.agent_state(agent_id), agent_id, who)
+    after = last_event_id_header if last_event_id_header is not None else last_event_id or 0
+    session = state.active_session
+    return EventSourceResponse(
+        agent_events(svc, agent_id, after, session.session_id if session else None),
+        ping=svc.api.sse_heartbeat_s,
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+async def agent_events(
+    svc: Services, agent_id: str, after: int, session_id: str | None
+) -> AsyncIterator[ServerSentEvent]:
+    """Durable events after ``after`` and live ephemeral ones, until the session ends."""
+    stream = stream_name(agent_id)
+    version = 0
+    epoch, seen = "", 0
+    while True:
+        for recorded in await svc.event_store.read(stream, from_version=version + 1):
+            version = recorded.version
+            if recorded.position <= after:
+                continue
+            yield ServerSentEvent(
+                data=json.dumps(recorded.to_cloudevent()),
+                event=recorded.type,
+                id=str(recorded.position),
+            )
+            if _ends(recorded, session_id):
+                return
+        if session_id is None:
+            return
+        batch = await svc.runtime.ephemeral_since(agent_id, seen)
+        if batch.epoch != epoch:
+            connecting, epoch = not epoch, batch.epoch
+            if connecting:  # what was streamed before we came is history: skip it
+                seen = batch.events[-1][0] if batch.events else 0
+                batch = batch.model_copy(update={"events": ()})
+            else:  # the host restarted and numbers from 1 again
+                batch = await svc.runtime.ephemeral_since(agent_id, 0)
+        for number, event in batch.events:
+            seen = number
+            if event.session_id == session_id:
+                yield ServerSentEvent(data=json.dumps(asdict(event)), event=event.kind)
+        await asyncio.sleep(svc.api.sse_poll_interval_s)
+
+
+def _ends(recorded: RecordedEvent, session_id: str | None) -> bool:
+    return recorded.type in SESSION_ENDED and recorded.data.get("session_id") == session_id

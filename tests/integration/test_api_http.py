@@ -1,0 +1,315 @@
+"""The agent API over real HTTP, through the Ray Serve proxy, on the shared Ray instance."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+from uuid import uuid4
+
+import httpx
+import pytest
+import ray
+from pydantic import SecretStr
+from ray import serve
+
+from actors.projector_actor import ProjectorClient
+from actors.runtime import AgentRuntime
+from actors.settings import Settings
+from domain.ids import stream_name
+from eventstore.factory import open_event_store
+from execution.templates.loader import get_template
+from serve_app.auth import AuthSettings, mint_dev_token
+from serve_app.deployment import deploy
+from serve_app.settings import ApiSettings
+from tests.integration.test_executor_templates import right_answer
+
+from .conftest import kill_namespace, make_settings
+
+SECRET = "test-secret-" + "x" * 32
+TEMPLATE = "arithmetic-basics"
+PROBLEM = "application/problem+json"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def deployed(
+    ray_instance: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, Settings]]:
+    settings = make_settings(tmp_path_factory.mktemp("api"))
+    api = ApiSettings(port=free_port(), max_body_bytes=4096)
+    env = {
+        "AGENTHOST_EVENT_STORE_URL": settings.event_store_url,
+        "AGENTHOST_READ_MODEL_URL": settings.read_model_url,
+        "AGENTHOST_RAY_NAMESPACE": settings.ray_namespace,
+        "AGENTHOST_HOSTS": str(settings.hosts),
+        "AGENTHOST_AUTH_JWT_SECRET": SECRET,
+        "AGENTHOST_API_MAX_BODY_BYTES": str(api.max_body_bytes),
+    }
+    ProjectorClient(settings).handle  # noqa: B018 - start the projector
+    url = deploy(api, env)
+    yield url, settings
+    serve.shutdown()
+    kill_namespace(settings.ray_namespace)
+
+
+def token(user: str, *roles: str) -> str:
+    return mint_dev_token(AuthSettings(jwt_secret=SecretStr(SECRET)), user, roles=roles)
+
+
+@pytest.fixture
+async def http(deployed: tuple[str, Settings]) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=deployed[0], timeout=30) as client:
+        yield client
+
+
+def as_user(user: str, *roles: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token(user, *roles)}"}
+
+
+async def new_tutor(http: httpx.AsyncClient, user: str) -> str:
+    created = await http.post("/api/agents", json={"agent_type": "tutor"}, headers=as_user(user))
+    assert created.status_code == 201, created.text
+    return str(created.json()["id"])
+
+
+async def run_session_to_the_end(
+    http: httpx.AsyncClient, user: str, agent_id: str
+) -> dict[str, Any]:
+    template = get_template(TEMPLATE)
+    started = await http.post(f"/api/agents/{agent_id}/sessions", json={}, headers=as_user(user))
+    assert started.status_code == 201, started.text
+    state = started.json()
+    while state["outcome"] == "waiting_for_user":
+        action = state["session"]["pending_action"]
+        answer = right_answer(template.item(action["tool_call_id"]))
+        answered = await http.post(
+            f"/api/agents/{agent_id}/session/respond",
+            json={"tool_call_id": action["tool_call_id"], "response": answer},
+            headers=as_user(user),
+        )
+        assert answered.status_code == 200, answered.text
+        state = answered.json()
+    assert state["outcome"] == "completed"
+    return state
+
+
+async def test_the_full_flow_get_or_create_start_answer_complete_history(
+    http: httpx.AsyncClient,
+) -> None:
+    user = f"alice-{uuid4().hex[:6]}"
+    agent_id = await new_tutor(http, user)
+    again = await http.post("/api/agents", json={"agent_type": "tutor"}, headers=as_user(user))
+    assert (again.status_code, again.json()["id"]) == (200, agent_id)
+
+    final = await run_session_to_the_end(http, user, agent_id)
+    history = await http.get(
+        f"/api/agents/{agent_id}/sessions",
+        params={"after": final["position"]},
+        headers=as_user(user),
+    )
+    assert history.status_code == 200
+    (ended,) = history.json()
+    assert ended["status"] == "completed"
+    assert ended["summary"]["passed"] is True
+    agent = (
+        await http.get(
+            f"/api/agents/{agent_id}", params={"after": final["position"]}, headers=as_user(user)
+        )
+    ).json()
+    assert (agent["successful_completions"], agent["average_score"]) == (1, 1.0)
+    listed = (await http.get("/api/agents", headers=as_user(user))).json()
+    assert [a["id"] for a in listed] == [agent_id]
+
+
+async def test_a_second_session_while_one_is_active_is_409(http: httpx.AsyncClient) -> None:
+    user = f"bob-{uuid4().hex[:6]}"
+    agent_id = await new_tutor(http, user)
+    first = await http.post(f"/api/agents/{agent_id}/sessions", json={}, headers=as_user(user))
+    assert first.status_code == 201
+    second = await http.post(f"/api/agents/{agent_id}/sessions", json={}, headers=as_user(user))
+    assert second.status_code == 409
+    assert second.headers["content-type"].startswith(PROBLEM)
+    current = (await http.get(f"/api/agents/{agent_id}/session", headers=as_user(user))).json()
+    assert current["session"]["session_id"] == first.json()["session"]["session_id"]
+
+
+async def test_authentication_and_authorisation(http: httpx.AsyncClient) -> None:
+    owner, stranger, watcher = (f"{n}-{uuid4().hex[:6]}" for n in ("own", "str", "obs"))
+    agent_id = await new_tutor(http, owner)
+
+    assert (await http.get("/api/agents")).status_code == 401
+    forged = token(owner)[:-4] + "AAAA"
+    bad = await http.get("/api/agents", headers={"Authorization": f"Bearer {forged}"})
+    assert bad.status_code == 401
+    assert bad.headers["content-type"].startswith(PROBLEM)
+
+    hidden = await http.get(f"/api/agents/{agent_id}", headers=as_user(stranger))
+    missing = await http.get(f"/api/agents/{uuid4()}", headers=as_user(stranger))
+    assert hidden.status_code == missing.status_code == 404
+    assert hidden.json()["title"] == missing.json()["title"]
+
+    assigned = await http.post(
+        f"/api/agents/{agent_id}/assignments",
+        json={"user_id": watcher, "role": "observer"},
+        headers=as_user(owner),
+    )
+    assert assigned.status_code == 201, assigned.text
+    position = assigned.json()["position"]
+    seen = await http.get(
+        f"/api/agents/{agent_id}", params={"after": position}, headers=as_user(watcher)
+    )
+    assert seen.status_code == 200
+    acting = await http.post(f"/api/agents/{agent_id}/sessions", json={}, headers=as_user(watcher))
+    assert acting.status_code == 403
+    admin = await http.get(f"/api/agents/{agent_id}", headers=as_user(stranger, "admin"))
+    assert admin.status_code == 200
+
+
+async def test_bad_input_is_a_4xx_problem_and_changes_nothing(http: httpx.AsyncClient) -> None:
+    user = f"carol-{uuid4().hex[:6]}"
+    headers = {**as_user(user), "content-type": "application/json"}
+    cases = [
+        (b"{not json", 400),
+        (b'{"agent_type": 7}', 422),
+        (b'{"agent_type": "wizard"}', 422),
+        (b'{"agent_type": "tutor", "unexpected": true}', 422),
+        (b'{"agent_type": "tutor", "name": "' + b"x" * 8000 + b'"}', 413),
+    ]
+    for body, expected in cases:
+        answer = await http.post("/api/agents", content=body, headers=headers)
+        assert answer.status_code == expected, (body[:40], answer.text)
+        assert answer.headers["content-type"].startswith(PROBLEM)
+        assert answer.json()["status"] == expected
+    assert (await http.get("/api/agents", headers=as_user(user))).json() == []
+
+    agent_id = await new_tutor(http, user)
+    await http.post(f"/api/agents/{agent_id}/sessions", json={}, headers=as_user(user))
+    wrong = await http.post(
+        f"/api/agents/{agent_id}/session/respond",
+        json={"tool_call_id": "times-7x8", "response": {"index": 99}},
+        headers=as_user(user),
+    )
+    assert wrong.status_code == 422
+    assert wrong.json()["reasons"]
+    current = (await http.get(f"/api/agents/{agent_id}/session", headers=as_user(user))).json()
+    assert current["session"]["items"][0]["user_response"] is None
+
+
+async def test_a_host_killed_between_widget_and_answer_recovers(
+    http: httpx.AsyncClient, deployed: tuple[str, Settings]
+) -> None:
+    user = f"dave-{uuid4().hex[:6]}"
+    agent_id = await new_tutor(http, user)
+    started = (
+        await http.post(f"/api/agents/{agent_id}/sessions", json={}, headers=as_user(user))
+    ).json()
+    ray.kill(AgentRuntime(deployed[1]).host_for(agent_id), no_restart=False)
+    action = started["session"]["pending_action"]
+    answer = right_answer(get_template(TEMPLATE).item(action["tool_call_id"]))
+    answered = await http.post(
+        f"/api/agents/{agent_id}/session/respond",
+        json={"tool_call_id": action["tool_call_id"], "response": answer},
+        headers=as_user(user),
+    )
+    assert answered.status_code == 200, answered.text
+    items = answered.json()["session"]["items"]
+    assert items[0]["evaluation"]["correct"] is True
+    assert answered.json()["outcome"] == "waiting_for_user"
+    assert len(items) == 2
+
+
+async def read_sse(
+    http: httpx.AsyncClient,
+    url: str,
+    headers: dict[str, str],
+    *,
+    stop_after: int | None = None,
+) -> list[dict[str, str]]:
+    """The events of one SSE connection (comments and pings skipped), until it ends or
+    ``stop_after`` events have arrived (then the client disconnects)."""
+    events: list[dict[str, str]] = []
+    current: dict[str, str] = {}
+    async with http.stream("GET", url, headers=headers) as response:
+        assert response.status_code == 200, await response.aread()
+        assert response.headers["content-type"].startswith("text/event-stream")
+        async for line in response.aiter_lines():
+            if not line:
+                if current:
+                    events.append(current)
+                    current = {}
+                if stop_after is not None and len(events) >= stop_after:
+                    break
+                continue
+            if line.startswith(":"):
+                continue
+            name, _, value = line.partition(":")
+            current[name] = value.removeprefix(" ")
+    return events
+
+
+async def test_sse_resumes_with_last_event_id_without_gap_or_repeat(
+    http: httpx.AsyncClient, deployed: tuple[str, Settings]
+) -> None:
+    user = f"erin-{uuid4().hex[:6]}"
+    agent_id = await new_tutor(http, user)
+    started = await http.post(f"/api/agents/{agent_id}/sessions", json={}, headers=as_user(user))
+    url = f"/api/agents/{agent_id}/stream"
+
+    first = await read_sse(http, url, as_user(user), stop_after=3)  # then the client drops
+    assert [e["event"] for e in first] == [
+        "agent.created.v1",
+        "agent.session.started.v1",
+        "agent.client.action.requested.v1",
+    ]
+    template = get_template(TEMPLATE)
+    action = started.json()["session"]["pending_action"]
+    missed = await http.post(  # answered while disconnected
+        f"/api/agents/{agent_id}/session/respond",
+        json={
+            "tool_call_id": action["tool_call_id"],
+            "response": right_answer(template.item(action["tool_call_id"])),
+        },
+        headers=as_user(user),
+    )
+    assert missed.status_code == 200
+
+    async def finish_the_session() -> None:
+        await asyncio.sleep(0.3)  # the reconnected stream is live by now
+        state = missed.json()
+        while state["outcome"] == "waiting_for_user":
+            pending = state["session"]["pending_action"]
+            answer = right_answer(template.item(pending["tool_call_id"]))
+            state = (
+                await http.post(
+                    f"/api/agents/{agent_id}/session/respond",
+                    json={"tool_call_id": pending["tool_call_id"], "response": answer},
+                    headers=as_user(user),
+                )
+            ).json()
+
+    finishing = asyncio.create_task(finish_the_session())
+    resumed = await read_sse(http, url, {**as_user(user), "Last-Event-ID": first[-1]["id"]})
+    await finishing
+    assert resumed[-1]["event"] == "agent.session.completed.v1"  # and the stream ended
+
+    store = await open_event_store(deployed[1].event_store_url)
+    try:
+        stored = [str(r.position) for r in await store.read(stream_name(agent_id))]
+    finally:
+        await store.close()
+    assert [e["id"] for e in first + resumed] == stored  # every durable event once, in order
+    cloud = json.loads(resumed[0]["data"])
+    assert (cloud["specversion"], cloud["subject"]) == ("1.0", agent_id)
+
+    by_query = await read_sse(
+        http, f"{url}?last_event_id={stored[-2]}", as_user(user)
+    )  # EventSource cannot set headers: the query parameter does the same
+    assert [e["id"] for e in by_query] == stored[-1:]
