@@ -32,6 +32,7 @@ test: lint typecheck
 bench: $(STAMP)
 	$(BIN)/python -m scripts.bench_store
 	$(BIN)/python -m scripts.bench_runtime
+	$(BIN)/python -m scripts.bench_api
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis var

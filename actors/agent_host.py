@@ -24,10 +24,12 @@ from actors.activation import AgentActivation
 from actors.agent_repository import AgentRepository
 from domain.commands import Command, CommandResult, StartSession
 from domain.errors import AgentNotFound
-from domain.session import ClientResponse
+from domain.ids import stream_name
+from domain.session import ClientResponse, Session
 from domain.state import AgentState
 from eventstore.factory import open_event_store
 from eventstore.port import EventStore
+from execution.agent_profiles import agent_profile
 from execution.executor import EphemeralEvent, Outcome, ProactiveAgentExecutor
 from execution.llm.settings import LlmSettings, provider_from_settings
 from execution.server_tools import ServerToolRegistry
@@ -62,6 +64,17 @@ class EphemeralBatch(BaseModel):
     events: tuple[tuple[int, EphemeralEvent], ...]
 
 
+class Drive(BaseModel):
+    """A command plus the drive it started, answered in one actor call: what the API returns
+    after starting a session or answering a widget."""
+
+    result: CommandResult
+    outcome: Outcome
+    session: Session | None
+    position: int
+    """Log position of the last event the command and its drive wrote."""
+
+
 class AgentHostCore:
     """The host's logic, separate from Ray so the in-process baseline can run it too."""
 
@@ -83,6 +96,7 @@ class AgentHostCore:
         self._ephemeral: dict[str, deque[tuple[int, EphemeralEvent]]] = {}
         self._ephemeral_seq = itertools.count(1)
         self._driving: dict[str, asyncio.Task[Outcome]] = {}
+        self._answer_queues: dict[str, asyncio.Lock] = {}  # asyncio locks serve in FIFO order
 
     async def execute(self, command: Command) -> CommandResult:
         activation = await self._activation(command.agent_id)
@@ -99,6 +113,26 @@ class AgentHostCore:
             raise AgentNotFound(f"agent {command.agent_id} does not exist")
         config = self._executor.session_config(state, command.config)
         return await self.execute(command.model_copy(update={"config": config}))
+
+    async def start_and_drive(self, command: StartSession) -> Drive:
+        return await self._drive_after(await self.start_session(command))
+
+    async def respond_and_drive(
+        self, agent_id: str, response: ClientResponse, command_id: UUID | None = None
+    ) -> Drive:
+        return await self._drive_after(await self.respond(agent_id, response, command_id))
+
+    async def _drive_after(self, result: CommandResult) -> Drive:
+        outcome = await self.advance(result.agent_id)
+        state = await self.agent_state(result.agent_id)
+        store = await self._open_store()
+        later = await store.read(stream_name(result.agent_id), from_version=result.version + 1)
+        return Drive(
+            result=result,
+            outcome=outcome,
+            session=state.active_session if state is not None else None,
+            position=later[-1].position if later else result.position,
+        )
 
     async def advance(self, agent_id: str) -> Outcome:
         """Drive the agent's session until it rests; one drive per agent at a time here.
@@ -118,8 +152,28 @@ class AgentHostCore:
     async def respond(
         self, agent_id: str, response: ClientResponse, command_id: UUID | None = None
     ) -> CommandResult:
-        """Validate and record the user's answer to the pending widget."""
+        """Validate and record the user's answer to the pending widget.
+
+        While a drive of this agent runs, the agent's ``response_policy`` decides: ``reject``
+        goes ahead at once (the aggregate refuses an answer nothing waits for: 409), ``queue``
+        waits for the drive to rest first; queued answers then go in arrival order.
+        """
+        if agent_id in self._driving and await self._queues_responses(agent_id):
+            async with self._answer_queue(agent_id):
+                while (running := self._driving.get(agent_id)) is not None:
+                    await asyncio.wait({running})
+                return await self._executor.respond(agent_id, response, command_id=command_id)
         return await self._executor.respond(agent_id, response, command_id=command_id)
+
+    async def _queues_responses(self, agent_id: str) -> bool:
+        state = await self.agent_state(agent_id)
+        if state is None:
+            return False
+        profile = agent_profile(state.agent_type, state.preferences, state.system_prompt_override)
+        return profile.response_policy == "queue"
+
+    def _answer_queue(self, agent_id: str) -> asyncio.Lock:
+        return self._answer_queues.setdefault(agent_id, asyncio.Lock())
 
     def ephemeral_since(self, agent_id: str, after: int) -> EphemeralBatch:
         """Ephemeral events after sequence number ``after`` (0: all still buffered)."""
@@ -144,6 +198,7 @@ class AgentHostCore:
         for agent_id in idle:
             del self._activations[agent_id]
             self._ephemeral.pop(agent_id, None)
+            self._answer_queues.pop(agent_id, None)
         return len(idle)
 
     def agent_ids(self) -> tuple[str, ...]:
@@ -210,6 +265,14 @@ class AgentHost:
 
     async def advance(self, agent_id: str) -> Outcome:
         return await self._core.advance(agent_id)
+
+    async def start_and_drive(self, command: StartSession) -> Drive:
+        return await self._core.start_and_drive(command)
+
+    async def respond_and_drive(
+        self, agent_id: str, response: ClientResponse, command_id: UUID | None = None
+    ) -> Drive:
+        return await self._core.respond_and_drive(agent_id, response, command_id)
 
     async def respond(
         self, agent_id: str, response: ClientResponse, command_id: UUID | None = None

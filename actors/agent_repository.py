@@ -111,8 +111,8 @@ class AgentRepository:
             snapshot_version=snapshot.version,
         )
         recent = RecentEvents.from_json(snapshot.state["recent_event_ids"])
-        for recorded in tail:
-            recent.add([recorded.id], AppendResult(recorded.version, recorded.position))
+        for event in tail:
+            recent.add([event.id], AppendResult(event.version, event.position))
         return LoadedAgent(agent, recent)
 
     async def save(self, agent: Agent, event_ids: Sequence[UUID] | None = None) -> AppendResult:

@@ -55,7 +55,8 @@ class ProjectionStatus(BaseModel):
 
 @ray.remote
 class ProjectorActor:
-    async def __init__(self, config: ProjectorConfig) -> None:
+    async def __init__(self, config: ProjectorConfig) -> None:  # type: ignore[misc]
+        # Ray runs an async actor's __init__ on its event loop: tasks can start here.
         self._config = config
         self._projector: asyncio.Future[Projector] = asyncio.get_running_loop().create_future()
         self._task = asyncio.create_task(self._follow())
@@ -99,7 +100,8 @@ class ProjectorActor:
 
     async def _started(self) -> Projector:
         """The projector once its stores are open; fails loudly if following has crashed."""
-        await asyncio.wait({self._projector, self._task}, return_when=asyncio.FIRST_COMPLETED)
+        either: set[asyncio.Future[Any]] = {self._projector, self._task}
+        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
         if self._task.done() and not self._task.cancelled() and self._task.exception():
             raise RuntimeError("the projector stopped") from self._task.exception()
         return await self._projector
@@ -110,10 +112,10 @@ class ProjectorClient:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._handle: ActorHandle | None = None
+        self._handle: ActorHandle[Any] | None = None
 
     @property
-    def handle(self) -> ActorHandle:
+    def handle(self) -> ActorHandle[Any]:
         if self._handle is None:
             self._handle = _projector_handle(self._settings)
         return self._handle
@@ -151,12 +153,12 @@ def _log_retry(state: RetryCallState) -> None:
     log.warning("projector stopped (%r); resuming from its checkpoint", error)
 
 
-def _projector_handle(settings: Settings) -> ActorHandle:
+def _projector_handle(settings: Settings) -> ActorHandle[Any]:
     """Get (or start) the one detached projector of this namespace."""
     config = ProjectorConfig(
         event_store_url=settings.event_store_url, read_model_url=settings.read_model_url
     )
-    return ProjectorActor.options(  # type: ignore[attr-defined]
+    handle: ActorHandle[Any] = ProjectorActor.options(  # type: ignore[attr-defined]
         name=PROJECTOR_NAME,
         namespace=settings.ray_namespace,
         lifetime="detached",
@@ -165,3 +167,4 @@ def _projector_handle(settings: Settings) -> ActorHandle:
         max_concurrency=100,
         num_cpus=0,
     ).remote(config)
+    return handle

@@ -11,7 +11,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 
 
 async def call_through_restarts(
-    handle: Callable[[], ActorHandle], method: str, *args: Any, timeout_s: float
+    handle: Callable[[], ActorHandle[Any]], method: str, *args: Any, timeout_s: float
 ) -> Any:
     """Call ``method`` until the actor answers or ``timeout_s`` passes.
 

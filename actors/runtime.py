@@ -13,7 +13,7 @@ from uuid import UUID, uuid4
 
 from ray.actor import ActorHandle
 
-from actors.agent_host import AgentHost, EphemeralBatch, HostConfig, HostInfo
+from actors.agent_host import AgentHost, Drive, EphemeralBatch, HostConfig, HostInfo
 from actors.placement import dedicated_name, host_index, host_name
 from actors.restarts import call_through_restarts
 from actors.settings import Settings
@@ -51,7 +51,7 @@ class AgentRuntime:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._config = host_config(settings)
-        self._handles: dict[str, ActorHandle] = {}
+        self._handles: dict[str, ActorHandle[Any]] = {}
 
     async def execute(self, command: Command) -> CommandResult:
         result: CommandResult = await self._call(command.agent_id, "execute", command)
@@ -66,6 +66,20 @@ class AgentRuntime:
         """Start a session the executor can drive (a default template when no LLM is set)."""
         result: CommandResult = await self._call(command.agent_id, "start_session", command)
         return result
+
+    async def start_and_drive(self, command: StartSession) -> Drive:
+        """Start a session and drive it to rest, in one actor call (the API's hot path)."""
+        drive: Drive = await self._call(command.agent_id, "start_and_drive", command)
+        return drive
+
+    async def respond_and_drive(
+        self, agent_id: str, response: ClientResponse, command_id: UUID | None = None
+    ) -> Drive:
+        """Answer the widget and drive the session to rest, in one actor call."""
+        drive: Drive = await self._call(
+            agent_id, "respond_and_drive", agent_id, response, command_id or uuid4()
+        )
+        return drive
 
     async def advance(self, agent_id: str) -> Outcome:
         """Drive the agent's session until it rests (waits on the user or ends)."""
@@ -92,15 +106,15 @@ class AgentRuntime:
         info: HostInfo = await self._call(agent_id, "info")
         return info
 
-    def host_for(self, agent_id: str) -> ActorHandle:
+    def host_for(self, agent_id: str) -> ActorHandle[Any]:
         if self._settings.placement == "dedicated":
             return self._host(dedicated_name(agent_id))
         return self._host(host_name(host_index(agent_id, self._settings.hosts)))
 
-    def sharded_hosts(self) -> list[ActorHandle]:
+    def sharded_hosts(self) -> list[ActorHandle[Any]]:
         return [self._host(host_name(index)) for index in range(self._settings.hosts)]
 
-    def _host(self, name: str) -> ActorHandle:
+    def _host(self, name: str) -> ActorHandle[Any]:
         handle = self._handles.get(name)
         if handle is None:
             options = host_options(self._settings, name)

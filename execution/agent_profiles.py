@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 from importlib import resources
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -33,6 +33,10 @@ class AgentProfile(BaseModel):
     server_tools: tuple[str, ...] = ()
     language: str | None = None
     """Preferred language of the user, if known: added to the system prompt."""
+    response_policy: Literal["reject", "queue"] = "reject"
+    """An answer that arrives while the executor is still working on the session: refused
+    (409, the client shows the state and tries again) or held until the executor rests,
+    then applied in arrival order."""
 
 
 @functools.cache

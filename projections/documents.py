@@ -22,6 +22,52 @@ from domain.enums import (
 from domain.execution_state import LlmMessage
 from domain.session import ClientAction, SessionConfig, SessionItem
 
+AGENT_EXAMPLE: dict[str, Any] = {
+    "id": "54bf9626-1a89-567b-a797-d2773d498b5c",
+    "owner_user_id": "alice",
+    "agent_type": "tutor",
+    "status": "active",
+    "name": "Tutor agent",
+    "preferences": {"language": "en"},
+    "assignments": [
+        {
+            "user_id": "alice",
+            "role": "primary",
+            "assigned_by": "alice",
+            "assigned_at": "2026-11-25T16:00:43.169579Z",
+        }
+    ],
+    "member_user_ids": ["alice"],
+    "total_sessions": 3,
+    "total_interactions": 24,
+    "successful_completions": 2,
+    "scored_sessions": 2,
+    "score_total": 1.75,
+    "average_score": 0.875,
+    "has_active_session": False,
+    "created_at": "2026-11-25T16:00:43.169579Z",
+    "updated_at": "2026-11-25T16:20:02.001234Z",
+    "last_interaction_at": "2026-11-25T16:19:58.500000Z",
+    "position": 118,
+}
+SESSION_EXAMPLE: dict[str, Any] = {
+    "session_id": "fd34ef7c-5e2d-5b93-9e3e-6909d36fd74a",
+    "agent_id": "54bf9626-1a89-567b-a797-d2773d498b5c",
+    "owner_user_id": "alice",
+    "agent_type": "tutor",
+    "conversation_id": "917fa823-08fa-5130-8c7c-a34e766c6dbb",
+    "session_type": "learning",
+    "control_mode": "proactive",
+    "status": "completed",
+    "config": {"template_id": "arithmetic-basics"},
+    "started_at": "2026-11-25T16:10:00Z",
+    "ended_at": "2026-11-25T16:19:58.5Z",
+    "end_reason": "criteria_met",
+    "summary": {"template_id": "arithmetic-basics", "score": 0.875, "passed": True},
+    "items_completed": 8,
+    "position": 118,
+}
+
 
 class ReadModel(BaseModel):
     """Frozen: handlers build new documents instead of changing the ones they were given."""
@@ -57,6 +103,10 @@ class LastSessionSummary(ReadModel):
 
 
 class AgentDto(ReadModel):
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", json_schema_extra={"examples": [AGENT_EXAMPLE]}
+    )
+
     id: str
     owner_user_id: str
     agent_type: AgentType
@@ -89,6 +139,10 @@ class AgentDto(ReadModel):
 
 class SessionView(ReadModel):
     """One session, active or ended, in full: kept after the aggregate's history drops it."""
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", json_schema_extra={"examples": [SESSION_EXAMPLE]}
+    )
 
     session_id: str
     agent_id: str

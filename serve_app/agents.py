@@ -8,12 +8,13 @@ client that retries after a lost answer never acts twice.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from actors.agent_host import Drive
 from domain.commands import (
     ArchiveAgent,
     AssignUser,
@@ -25,11 +26,10 @@ from domain.commands import (
 )
 from domain.session import ClientResponse
 from domain.state import AgentState
-from execution.executor import Outcome
 from projections.documents import AgentDto, SessionView
 from serve_app.access import actionable, visible
 from serve_app.auth import Principal
-from serve_app.problems import agent_not_found
+from serve_app.problems import Problem, agent_not_found
 from serve_app.schemas import (
     ArchiveRequest,
     AssignUserRequest,
@@ -42,7 +42,18 @@ from serve_app.schemas import (
 )
 from serve_app.services import Services
 
-router = APIRouter(prefix="/api/agents", tags=["agents"])
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    status: {"model": Problem, "description": description}
+    for status, description in (
+        (401, "No valid bearer token"),
+        (403, "Your role may read this agent but not act on it"),
+        (404, "No such agent, or not yours: the same answer either way"),
+        (409, "The agent's state refuses this now (e.g. a session is already active)"),
+        (422, "Invalid input (nothing was changed)"),
+        (503, "A store, actor or LLM is unavailable: retry with the same Idempotency-Key"),
+    )
+}
+router = APIRouter(prefix="/api/agents", tags=["agents"], responses=PROBLEMS)
 BEARER = HTTPBearer(auto_error=False, description="A JWT: OIDC (Keycloak) or the dev HS256 secret")
 
 IdempotencyKey = Annotated[
@@ -90,13 +101,12 @@ def _command_id(key: UUID | None) -> UUID:
     return key or uuid4()
 
 
-async def _session_state(svc: Services, result: CommandResult, outcome: Outcome) -> SessionState:
-    state = await _state(svc, result.agent_id)
+def _session_state(drive: Drive) -> SessionState:
     return SessionState(
-        agent_id=result.agent_id,
-        position=result.position,
-        outcome=outcome,
-        session=state.active_session if state is not None else None,
+        agent_id=drive.result.agent_id,
+        position=drive.position,
+        outcome=drive.outcome,
+        session=drive.session,
     )
 
 
@@ -158,7 +168,7 @@ async def start_session(
     idempotency_key: IdempotencyKey = None,
 ) -> SessionState:
     await _actionable_state(svc, agent_id, who)
-    result = await svc.runtime.start_session(
+    drive = await svc.runtime.start_and_drive(
         StartSession(
             command_id=_command_id(idempotency_key),
             agent_id=agent_id,
@@ -167,8 +177,7 @@ async def start_session(
             config=body.config,
         )
     )
-    outcome = await svc.runtime.advance(agent_id)
-    return await _session_state(svc, result, outcome=outcome)
+    return _session_state(drive)
 
 
 @router.get("/{agent_id}/session", summary="The current session, with its pending widget")
@@ -191,9 +200,8 @@ async def respond(
         response=body.response,
         response_time_ms=body.response_time_ms,
     )
-    result = await svc.runtime.respond(agent_id, answer, _command_id(idempotency_key))
-    outcome = await svc.runtime.advance(agent_id)
-    return await _session_state(svc, result, outcome=outcome)
+    drive = await svc.runtime.respond_and_drive(agent_id, answer, _command_id(idempotency_key))
+    return _session_state(drive)
 
 
 @router.delete("/{agent_id}/session", summary="Terminate the current session")

@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 
-from serve_app import agents, streams
-from serve_app.problems import MaxBodySizeMiddleware, install_problem_handlers
+from serve_app import agents, legacy, streams
+from serve_app.problems import MaxBodySizeMiddleware, Problem, install_problem_handlers
+from serve_app.schemas import Health
 from serve_app.services import Services
 
 OpenServices = Callable[[], Awaitable[Services]]
@@ -35,21 +36,30 @@ def create_app(open_services: OpenServices, max_body_bytes: int) -> FastAPI:
     )
     install_problem_handlers(app)
     app.add_middleware(MaxBodySizeMiddleware, max_bytes=max_body_bytes)
+    app.add_middleware(legacy.DeprecationHeaders)
     app.include_router(agents.router)
     app.include_router(streams.router)
+    app.include_router(legacy.router)
 
     @app.get("/healthz", tags=["health"], summary="The process answers")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    async def healthz() -> Health:
+        return Health(status="ok")
 
-    @app.get("/readyz", tags=["health"], summary="The actors and stores answer")
-    async def readyz(request: Request) -> dict[str, object]:
+    @app.get(
+        "/readyz",
+        tags=["health"],
+        summary="The actors and stores answer",
+        responses={503: {"model": Problem, "description": "The projector has stopped"}},
+    )
+    async def readyz(request: Request, response: Response) -> Health:
         svc: Services = request.app.state.services
         projection = await svc.projector.status()
-        return {
-            "status": "ready" if projection.stopped_by is None else "degraded",
-            "projection_lag": projection.lag,
-            "projection_stopped_by": projection.stopped_by,
-        }
+        if projection.stopped_by is not None:
+            response.status_code = 503
+        return Health(
+            status="ready" if projection.stopped_by is None else "degraded",
+            projection_lag=projection.lag,
+            projection_stopped_by=projection.stopped_by,
+        )
 
     return app

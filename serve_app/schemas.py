@@ -9,6 +9,16 @@ from domain.session import Session, SessionConfig
 from execution.executor import Outcome
 
 
+class Health(BaseModel):
+    status: str
+    projection_lag: int | None = None
+    projection_stopped_by: str | None = None
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"status": "ready", "projection_lag": 0}]}
+    )
+
+
 class Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -74,9 +84,38 @@ class PreferencesRequest(Request):
 class ArchiveRequest(Request):
     reason: str = Field(min_length=1, max_length=500)
 
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"reason": "course finished"}]}
+    )
+
+
+SESSION_STATE_EXAMPLE: dict[str, JsonValue] = {
+    "agent_id": "54bf9626-1a89-567b-a797-d2773d498b5c",
+    "position": 57,
+    "outcome": "waiting_for_user",
+    "session": {
+        "session_id": "fd34ef7c-5e2d-5b93-9e3e-6909d36fd74a",
+        "conversation_id": "917fa823-08fa-5130-8c7c-a34e766c6dbb",
+        "session_type": "learning",
+        "control_mode": "proactive",
+        "status": "awaiting_client_action",
+        "config": {"template_id": "arithmetic-basics"},
+        "pending_action": {
+            "tool_call_id": "divide-144-by-12",
+            "tool_name": "request_free_text",
+            "widget_type": "free_text",
+            "props": {"prompt": "What is 144 ÷ 12?", "placeholder": "a number"},
+            "lock_input": True,
+        },
+        "started_at": "2026-11-25T16:10:00Z",
+    },
+}
+
 
 class SessionState(BaseModel):
     """A write's answer: the session as the aggregate holds it now, strongly consistent."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [SESSION_STATE_EXAMPLE]})
 
     agent_id: str
     position: int = Field(description="Log position of the write: pass as ?after= to queries.")

@@ -22,10 +22,17 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from domain.ids import stream_name
 from eventstore.port import RecordedEvent
 from serve_app.access import visible
-from serve_app.agents import PrincipalDep, ServicesDep
+from serve_app.agents import PROBLEMS, PrincipalDep, ServicesDep
 from serve_app.services import Services
 
-router = APIRouter(prefix="/api/agents", tags=["streams"])
+router = APIRouter(prefix="/api/agents", tags=["streams"], responses=PROBLEMS)
+SSE_EXAMPLE = (
+    "id: 57\nevent: agent.client.action.requested.v1\n"
+    'data: {"specversion": "1.0", "type": "agent.client.action.requested.v1", ...}\n\n'
+    'event: content_chunk\ndata: {"agent_id": "...", "kind": "content_chunk", '
+    '"data": {"delta": "Let me "}}\n\n'
+    ": ping\n\n"
+)
 
 SESSION_ENDED = frozenset({"agent.session.completed.v1", "agent.session.terminated.v1"})
 
@@ -34,7 +41,7 @@ SESSION_ENDED = frozenset({"agent.session.completed.v1", "agent.session.terminat
     "/{agent_id}/stream",
     summary="Live events of the agent (SSE), resumable with Last-Event-ID",
     response_class=EventSourceResponse,
-    responses={200: {"content": {"text/event-stream": {}}}},
+    responses={200: {"content": {"text/event-stream": {"example": SSE_EXAMPLE}}}},
 )
 async def stream(
     agent_id: str,

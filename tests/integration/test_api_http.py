@@ -1,4 +1,5 @@
-"""The agent API over real HTTP, through the Ray Serve proxy, on the shared Ray instance."""
+"""The agent API over real HTTP, through the Ray Serve proxy to two replicas, on the shared
+Ray instance."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from execution.templates.loader import get_template
 from serve_app.auth import AuthSettings, mint_dev_token
 from serve_app.deployment import deploy
 from serve_app.settings import ApiSettings
-from tests.integration.test_executor_templates import right_answer
+from tests.integration.test_executor_templates import right_answer, wrong_answer
 
 from .conftest import kill_namespace, make_settings
 
@@ -44,7 +45,7 @@ def deployed(
     ray_instance: None, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[str, Settings]]:
     settings = make_settings(tmp_path_factory.mktemp("api"))
-    api = ApiSettings(port=free_port(), max_body_bytes=4096)
+    api = ApiSettings(port=free_port(), max_body_bytes=4096, replicas=2)
     env = {
         "AGENTHOST_EVENT_STORE_URL": settings.event_store_url,
         "AGENTHOST_READ_MODEL_URL": settings.read_model_url,
@@ -55,6 +56,8 @@ def deployed(
     }
     ProjectorClient(settings).handle  # noqa: B018 - start the projector
     url = deploy(api, env)
+    (deployment,) = serve.status().applications["agenthost"].deployments.values()
+    assert deployment.replica_states.get("RUNNING") == 2  # every test goes through both
     yield url, settings
     serve.shutdown()
     kill_namespace(settings.ray_namespace)
@@ -81,7 +84,7 @@ async def new_tutor(http: httpx.AsyncClient, user: str) -> str:
 
 
 async def run_session_to_the_end(
-    http: httpx.AsyncClient, user: str, agent_id: str
+    http: httpx.AsyncClient, user: str, agent_id: str, *, right: bool = True
 ) -> dict[str, Any]:
     template = get_template(TEMPLATE)
     started = await http.post(f"/api/agents/{agent_id}/sessions", json={}, headers=as_user(user))
@@ -89,7 +92,8 @@ async def run_session_to_the_end(
     state = started.json()
     while state["outcome"] == "waiting_for_user":
         action = state["session"]["pending_action"]
-        answer = right_answer(template.item(action["tool_call_id"]))
+        item = template.item(action["tool_call_id"])
+        answer = right_answer(item) if right else wrong_answer(item)
         answered = await http.post(
             f"/api/agents/{agent_id}/session/respond",
             json={"tool_call_id": action["tool_call_id"], "response": answer},
@@ -127,6 +131,22 @@ async def test_the_full_flow_get_or_create_start_answer_complete_history(
     assert (agent["successful_completions"], agent["average_score"]) == (1, 1.0)
     listed = (await http.get("/api/agents", headers=as_user(user))).json()
     assert [a["id"] for a in listed] == [agent_id]
+
+
+async def test_the_agent_remembers_across_sessions(http: httpx.AsyncClient) -> None:
+    user = f"frank-{uuid4().hex[:6]}"
+    agent_id = await new_tutor(http, user)
+    await run_session_to_the_end(http, user, agent_id, right=True)
+    last = await run_session_to_the_end(http, user, agent_id, right=False)
+    after = {"after": last["position"]}
+    agent = (await http.get(f"/api/agents/{agent_id}", params=after, headers=as_user(user))).json()
+    assert (agent["total_sessions"], agent["average_score"]) == (2, 0.5)
+    assert agent["last_session"]["summary"]["passed"] is False
+    assert agent["last_session"]["summary"]["weakest_topics"]
+    history = (
+        await http.get(f"/api/agents/{agent_id}/sessions", params=after, headers=as_user(user))
+    ).json()
+    assert [s["summary"]["passed"] for s in history] == [False, True]  # newest first
 
 
 async def test_a_second_session_while_one_is_active_is_409(http: httpx.AsyncClient) -> None:

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
+from importlib.metadata import EntryPoint
 from pathlib import Path
 
 import pytest
@@ -19,11 +20,13 @@ from pydantic import BaseModel
 from actors.agent_host import AgentHostCore, HostConfig
 from domain.commands import GetOrCreateAgent, StartSession, UpdatePreferences
 from domain.enums import AgentType, SessionStatus
+from domain.errors import NoPendingClientAction
 from domain.session import ClientResponse
 from domain.state import AgentState
 from execution.executor import EphemeralEvent, InvalidResponse, Outcome, ProactiveAgentExecutor
 from execution.llm.openai_compatible import OpenAICompatibleProvider
 from execution.llm.port import LlmUnavailable
+from execution.llm.settings import LlmSettings
 from execution.server_tools import BUILTIN_TOOLS, ServerTool, ServerToolRegistry
 from tests.support.fake_llm_server import (
     FakeLlmServer,
@@ -277,3 +280,51 @@ async def test_two_executors_racing_on_one_agent_apply_each_step_once(
     assert session is not None
     assert [m.role for m in session.transcript] == ["assistant", "tool", "assistant"]
     assert [i.item_id for i in session.items] == ["w1"]
+
+
+async def _slow_lookup(_: Nothing) -> str:
+    await asyncio.sleep(0.5)
+    return "looked up"
+
+
+SLOW_LOOKUP = ServerTool(name="slow_lookup", description="", arguments=Nothing, run=_slow_lookup)
+
+
+@pytest.mark.parametrize("policy", ["reject", "queue"])
+async def test_an_answer_during_a_drive_follows_the_agents_response_policy(
+    llm_server: FakeLlmServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, policy: str
+) -> None:
+    published = EntryPoint(name="slow", value=f"{__name__}:SLOW_LOOKUP", group="agenthost.tools")
+    monkeypatch.setattr("execution.server_tools.entry_points", lambda group: [published])
+    config = HostConfig(
+        event_store_url=f"sqlite:///{tmp_path / 'policy.db'}",
+        llm=LlmSettings(base_url=llm_server.base_url, model="scripted"),
+    )
+    core = AgentHostCore(config)
+    try:
+        created = await core.execute(GetOrCreateAgent.for_user("p", AgentType.TUTOR))
+        agent_id = created.agent_id
+        await core.execute(
+            UpdatePreferences(agent_id=agent_id, changes={"response_policy": policy})
+        )
+        await core.start_session(StartSession(agent_id=agent_id))
+        llm_server.script(tool_turn("w1", "present_choices", CHOICE))
+        assert await core.advance(agent_id) is Outcome.WAITING_FOR_USER
+        await core.respond(agent_id, ClientResponse(tool_call_id="w1", response={"index": 1}))
+
+        llm_server.script(
+            tool_turn("c1", "slow_lookup", {}), tool_turn("w2", "present_choices", CHOICE)
+        )
+        drive = asyncio.create_task(core.advance(agent_id))
+        await asyncio.sleep(0.2)  # the drive is inside the slow tool now
+        early = ClientResponse(tool_call_id="w2", response={"index": 1})
+        if policy == "reject":
+            with pytest.raises(NoPendingClientAction):
+                await core.respond(agent_id, early)
+            assert await drive is Outcome.WAITING_FOR_USER
+        else:
+            answered = await core.respond(agent_id, early)  # held until the drive rested
+            assert drive.done()
+            assert answered.event_types[0] == "agent.client.response.received.v1"
+    finally:
+        await core.close()
