@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python -m scripts.bench_store
 	$(BIN)/python -m scripts.bench_runtime
 	$(BIN)/python -m scripts.bench_api
+	$(BIN)/python -m scripts.bench_migration
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis var

@@ -328,3 +328,30 @@ async def test_an_answer_during_a_drive_follows_the_agents_response_policy(
             assert answered.event_types[0] == "agent.client.response.received.v1"
     finally:
         await core.close()
+
+
+async def test_a_hosts_drive_buffers_token_deltas_for_live_viewers(
+    llm_server: FakeLlmServer, tmp_path: Path
+) -> None:
+    config = HostConfig(
+        event_store_url=f"sqlite:///{tmp_path / 'deltas.db'}",
+        llm=LlmSettings(base_url=llm_server.base_url, model="scripted"),
+    )
+    core = AgentHostCore(config)
+    try:
+        agent_id = (await core.execute(GetOrCreateAgent.for_user("v", AgentType.TUTOR))).agent_id
+        await core.start_session(StartSession(agent_id=agent_id))
+        llm_server.script(
+            ToolCallReply(
+                [ScriptedCall.split("w1", "present_choices", CHOICE)], content=["Hel", "lo"]
+            )
+        )
+        await core.advance(agent_id)
+        batch = core.ephemeral_since(agent_id, 0)
+        deltas = [(n, e.data["delta"]) for n, e in batch.events if e.kind == "content_chunk"]
+        assert [d for _, d in deltas] == ["Hel", "lo"]
+        assert core.ephemeral_since(agent_id, deltas[0][0]).events[0][1].data == {"delta": "lo"}
+        assert core.ephemeral_since(agent_id, batch.events[-1][0]).events == ()
+        assert AgentHostCore(config).ephemeral_since(agent_id, 0).epoch != batch.epoch
+    finally:
+        await core.close()

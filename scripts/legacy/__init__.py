@@ -1,0 +1,1 @@
+"""Reading the legacy Session event streams and planning their migration onto Agents."""

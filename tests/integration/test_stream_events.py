@@ -1,0 +1,95 @@
+"""The SSE event source in process: durable events carry their positions, token deltas
+interleave while the executor drives, and the stream ends with the session."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from actors.agent_host import AgentHostCore, EphemeralBatch, HostConfig
+from domain.commands import GetOrCreateAgent, StartSession
+from domain.enums import AgentType
+from domain.ids import stream_name
+from domain.session import ClientResponse
+from eventstore.factory import open_event_store
+from execution.llm.settings import LlmSettings
+from serve_app.settings import ApiSettings
+from serve_app.streams import agent_events
+from tests.support.fake_llm_server import (
+    FakeLlmServer,
+    ScriptedCall,
+    TextReply,
+    ToolCallReply,
+    running_fake_llm,
+)
+
+CHOICE = {"prompt": "6 x 7?", "options": ["41", "42"]}
+
+
+class DirectRuntime:
+    """The one runtime call the stream makes, without the Ray hop."""
+
+    def __init__(self, core: AgentHostCore) -> None:
+        self._core = core
+
+    async def ephemeral_since(self, agent_id: str, after: int) -> EphemeralBatch:
+        return self._core.ephemeral_since(agent_id, after)
+
+
+@pytest.fixture
+async def llm_server() -> AsyncIterator[FakeLlmServer]:
+    async with running_fake_llm() as server:
+        yield server
+
+
+async def test_deltas_interleave_with_positioned_events_until_the_session_ends(
+    llm_server: FakeLlmServer, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'events.db'}"
+    core = AgentHostCore(
+        HostConfig(event_store_url=url, llm=LlmSettings(base_url=llm_server.base_url, model="m"))
+    )
+    store = await open_event_store(url)  # the replica's own connection to the same log
+    try:
+        agent_id = (await core.execute(GetOrCreateAgent.for_user("s", AgentType.TUTOR))).agent_id
+        started = await core.start_session(StartSession(agent_id=agent_id))
+        assert started.session is not None
+        services = SimpleNamespace(
+            event_store=store,
+            runtime=DirectRuntime(core),
+            api=ApiSettings(sse_poll_interval_s=0.01),
+        )
+        received: list[tuple[str | None, str | None]] = []
+
+        async def watch() -> None:
+            async for event in agent_events(services, agent_id, 0, started.session.session_id):  # type: ignore[arg-type]
+                received.append((event.id, event.event))
+
+        watching = asyncio.create_task(watch())
+        await asyncio.sleep(0.1)  # connected: what streams from now on is live
+        llm_server.script(
+            ToolCallReply(
+                [ScriptedCall.split("w1", "present_choices", CHOICE)], content=["Let's ", "go"]
+            )
+        )
+        await core.advance(agent_id)
+        await core.respond(agent_id, ClientResponse(tool_call_id="w1", response={"index": 1}))
+        llm_server.script(TextReply(["Well ", "done"]), TextReply(["summary"]))
+        await core.advance(agent_id)
+        await asyncio.wait_for(watching, 5)  # it ended by itself with the session
+
+        stored = await store.read(stream_name(agent_id))
+        durable = [(i, name) for i, name in received if i is not None]
+        assert durable == [(str(r.position), r.type) for r in stored]  # all, once, in order
+        deltas = [name for i, name in received if i is None]
+        assert deltas.count("content_chunk") >= 2
+        first_delta = next(n for n, (i, _) in enumerate(received) if i is None)
+        assert 0 < first_delta < len(received) - 1  # between durable events, not after them
+        assert received[-1][1] == "agent.session.completed.v1"
+    finally:
+        await store.close()
+        await core.close()
