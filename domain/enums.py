@@ -75,3 +75,15 @@ DEFAULT_SESSION_TYPE: dict[AgentType, SessionType] = {
     AgentType.PLANNER: SessionType.WORKFLOW,
     AgentType.RESEARCHER: SessionType.THOUGHT,
 }
+
+AGENT_TYPE_OF_SESSION_TYPE: dict[SessionType, AgentType] = {
+    SessionType.THOUGHT: AgentType.THOUGHT,
+    SessionType.LEARNING: AgentType.TUTOR,
+    SessionType.VALIDATION: AgentType.EVALUATOR,
+    SessionType.SURVEY: AgentType.EVALUATOR,
+    SessionType.WORKFLOW: AgentType.PLANNER,
+    SessionType.APPROVAL: AgentType.PLANNER,
+}
+"""Which agent a legacy session belongs to (the deprecated API and the migration agree):
+surveys collect answers to judge (evaluator); workflows and approvals walk a plan of steps
+(planner)."""

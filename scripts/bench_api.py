@@ -59,7 +59,7 @@ from execution.templates.model import (
 from scripts.bench_report import Percentiles, machine, write_section
 from scripts.bench_store import POSTGRES_URL
 from serve_app.auth import AuthSettings, mint_dev_token
-from serve_app.deployment import deploy
+from serve_app.deployment import deploy, settings_env
 from serve_app.settings import ApiSettings
 
 T = TypeVar("T")
@@ -473,13 +473,7 @@ def bench_store(name: str, args: argparse.Namespace, console: Console, workdir: 
             ray_namespace=f"bench-api-{uuid4().hex[:8]}",
             hosts=HOSTS,
         )
-        env = {
-            "AGENTHOST_EVENT_STORE_URL": settings.event_store_url,
-            "AGENTHOST_READ_MODEL_URL": settings.read_model_url,
-            "AGENTHOST_RAY_NAMESPACE": settings.ray_namespace,
-            "AGENTHOST_HOSTS": str(settings.hosts),
-            "AGENTHOST_AUTH_JWT_SECRET": SECRET,
-        }
+        env = {**settings_env(settings), "AGENTHOST_AUTH_JWT_SECRET": SECRET}
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task(f"{name}: starting Ray, the projector and the API", total=None)
             ray.init(

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from domain.enums import ControlMode, SessionType
+from domain.enums import AGENT_TYPE_OF_SESSION_TYPE, ControlMode, SessionType
 from eventstore.factory import open_event_store
 from eventstore.port import EventStore, NewEvent, StreamState
 from scripts.legacy import model as legacy
@@ -289,7 +289,7 @@ def generate(seed: int, sessions: int, malformed: int = 0) -> Iterator[_Stream]:
         status = (
             statuses[index % len(statuses)] if index < 12 else rng.choices(statuses, weights)[0]
         )
-        agent_key = (user, legacy.AGENT_TYPE_OF[session_type].value)
+        agent_key = (user, AGENT_TYPE_OF_SESSION_TYPE[session_type].value)
         if status in ("awaiting", "active", "pending"):
             if agent_key in busy:
                 status = "completed"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 from fastapi import FastAPI
+from pydantic import SecretStr
 from ray import serve
 
 from actors.settings import Settings
@@ -48,6 +49,19 @@ def deploy(api: ApiSettings, env: dict[str, str] | None = None) -> str:
         route_prefix="/",
     )
     return f"http://{api.host}:{api.port}"
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """``settings`` as the AGENTHOST_* variables a replica reads them back from."""
+    env = {
+        f"{ENV_PREFIX}{name.upper()}": str(value)
+        for name, value in settings.model_dump(exclude={"llm"}).items()
+    }
+    for name, value in settings.llm.model_dump().items():
+        if value is not None:
+            secret = value.get_secret_value() if isinstance(value, SecretStr) else value
+            env[f"{ENV_PREFIX}LLM_{name.upper()}"] = str(secret)
+    return env
 
 
 def _agenthost_env() -> dict[str, str]:

@@ -36,7 +36,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from actors.agent_host import Drive
 from domain.commands import GetOrCreateAgent, StartSession, TerminateSession
-from domain.enums import AgentType, ControlMode, SessionStatus, SessionType
+from domain.enums import (
+    AGENT_TYPE_OF_SESSION_TYPE,
+    ControlMode,
+    SessionStatus,
+    SessionType,
+)
 from domain.errors import SessionMismatch
 from domain.session import ClientAction, ClientResponse, Session, SessionConfig, SessionItem
 from domain.state import AgentState
@@ -50,14 +55,6 @@ from serve_app.services import Services
 from serve_app.streams import agent_events
 
 PREFIX = "/api/session"
-LEGACY_AGENT_TYPE: Mapping[SessionType, AgentType] = {
-    SessionType.THOUGHT: AgentType.THOUGHT,
-    SessionType.LEARNING: AgentType.TUTOR,
-    SessionType.VALIDATION: AgentType.EVALUATOR,
-    SessionType.SURVEY: AgentType.EVALUATOR,
-    SessionType.WORKFLOW: AgentType.PLANNER,
-    SessionType.APPROVAL: AgentType.PLANNER,
-}
 
 DEPRECATED_SINCE = datetime(2026, 11, 25, tzinfo=UTC)
 """The day /api/agents replaced this API."""
@@ -475,7 +472,7 @@ async def start(
     idempotency_key: IdempotencyKey = None,
 ) -> LegacyStarted:
     agent = await svc.runtime.execute(
-        GetOrCreateAgent.for_user(who.user_id, LEGACY_AGENT_TYPE[body.session_type])
+        GetOrCreateAgent.for_user(who.user_id, AGENT_TYPE_OF_SESSION_TYPE[body.session_type])
     )
     config = body.config or SessionConfig()
     if body.model_id is not None:

@@ -12,7 +12,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from domain.enums import AgentType, ControlMode, SessionStatus, SessionType
+from domain.enums import (
+    AGENT_TYPE_OF_SESSION_TYPE,
+    AgentType,
+    ControlMode,
+    SessionStatus,
+    SessionType,
+)
 from eventstore.port import RecordedEvent
 
 STREAM_PREFIX = "session-"
@@ -56,17 +62,6 @@ REQUIRED_FIELDS: Mapping[str, tuple[str, ...]] = {
     TERMINATED: ("aggregate_id", "terminated_at", "reason"),
     EXPIRED: ("aggregate_id", "expired_at", "reason"),
 }
-
-AGENT_TYPE_OF: Mapping[SessionType, AgentType] = {
-    SessionType.THOUGHT: AgentType.THOUGHT,
-    SessionType.LEARNING: AgentType.TUTOR,
-    SessionType.VALIDATION: AgentType.EVALUATOR,
-    SessionType.SURVEY: AgentType.EVALUATOR,
-    SessionType.WORKFLOW: AgentType.PLANNER,
-    SessionType.APPROVAL: AgentType.PLANNER,
-}
-"""Same as the legacy API: surveys collect answers to judge (evaluator); workflows and
-approvals walk a plan of steps (planner)."""
 
 
 class LegacyDataError(ValueError):
@@ -123,7 +118,7 @@ class LegacySession:
 
     @property
     def agent_type(self) -> AgentType:
-        return AGENT_TYPE_OF[self.session_type]
+        return AGENT_TYPE_OF_SESSION_TYPE[self.session_type]
 
 
 def _time(data: Mapping[str, Any], key: str) -> datetime:

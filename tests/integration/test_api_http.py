@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 from uuid import uuid4
@@ -13,68 +12,34 @@ from uuid import uuid4
 import httpx
 import pytest
 import ray
-from pydantic import SecretStr
 from ray import serve
 
-from actors.projector_actor import ProjectorClient
 from actors.runtime import AgentRuntime
 from actors.settings import Settings
 from domain.ids import stream_name
 from eventstore.factory import open_event_store
 from execution.templates.loader import get_template
-from serve_app.auth import AuthSettings, mint_dev_token
-from serve_app.deployment import deploy
-from serve_app.settings import ApiSettings
 from tests.integration.test_executor_templates import right_answer, wrong_answer
 
-from .conftest import kill_namespace, make_settings
+from .api_support import PROBLEM, as_user, client, deployed_api, read_sse, token
 
-SECRET = "test-secret-" + "x" * 32
 TEMPLATE = "arithmetic-basics"
-PROBLEM = "application/problem+json"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
 def deployed(
     ray_instance: None, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[str, Settings]]:
-    settings = make_settings(tmp_path_factory.mktemp("api"))
-    api = ApiSettings(port=free_port(), max_body_bytes=4096, replicas=2)
-    env = {
-        "AGENTHOST_EVENT_STORE_URL": settings.event_store_url,
-        "AGENTHOST_READ_MODEL_URL": settings.read_model_url,
-        "AGENTHOST_RAY_NAMESPACE": settings.ray_namespace,
-        "AGENTHOST_HOSTS": str(settings.hosts),
-        "AGENTHOST_AUTH_JWT_SECRET": SECRET,
-        "AGENTHOST_API_MAX_BODY_BYTES": str(api.max_body_bytes),
-    }
-    ProjectorClient(settings).handle  # noqa: B018 - start the projector
-    url = deploy(api, env)
-    (deployment,) = serve.status().applications["agenthost"].deployments.values()
-    assert deployment.replica_states.get("RUNNING") == 2  # every test goes through both
-    yield url, settings
-    serve.shutdown()
-    kill_namespace(settings.ray_namespace)
-
-
-def token(user: str, *roles: str) -> str:
-    return mint_dev_token(AuthSettings(jwt_secret=SecretStr(SECRET)), user, roles=roles)
+    with deployed_api(tmp_path_factory.mktemp("api"), replicas=2) as (url, settings):
+        (deployment,) = serve.status().applications["agenthost"].deployments.values()
+        assert deployment.replica_states.get("RUNNING") == 2  # every test goes through both
+        yield url, settings
 
 
 @pytest.fixture
 async def http(deployed: tuple[str, Settings]) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=deployed[0], timeout=30) as client:
-        yield client
-
-
-def as_user(user: str, *roles: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token(user, *roles)}"}
+    async with client(deployed[0]) as opened:
+        yield opened
 
 
 async def new_tutor(http: httpx.AsyncClient, user: str) -> str:
@@ -244,35 +209,6 @@ async def test_a_host_killed_between_widget_and_answer_recovers(
     assert items[0]["evaluation"]["correct"] is True
     assert answered.json()["outcome"] == "waiting_for_user"
     assert len(items) == 2
-
-
-async def read_sse(
-    http: httpx.AsyncClient,
-    url: str,
-    headers: dict[str, str],
-    *,
-    stop_after: int | None = None,
-) -> list[dict[str, str]]:
-    """The events of one SSE connection (comments and pings skipped), until it ends or
-    ``stop_after`` events have arrived (then the client disconnects)."""
-    events: list[dict[str, str]] = []
-    current: dict[str, str] = {}
-    async with http.stream("GET", url, headers=headers) as response:
-        assert response.status_code == 200, await response.aread()
-        assert response.headers["content-type"].startswith("text/event-stream")
-        async for line in response.aiter_lines():
-            if not line:
-                if current:
-                    events.append(current)
-                    current = {}
-                if stop_after is not None and len(events) >= stop_after:
-                    break
-                continue
-            if line.startswith(":"):
-                continue
-            name, _, value = line.partition(":")
-            current[name] = value.removeprefix(" ")
-    return events
 
 
 async def test_sse_resumes_with_last_event_id_without_gap_or_repeat(

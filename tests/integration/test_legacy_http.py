@@ -10,18 +10,13 @@ from uuid import uuid4
 
 import httpx
 import pytest
-from ray import serve
 
-from actors.projector_actor import ProjectorClient
 from actors.settings import Settings
 from execution.templates.loader import get_template
-from serve_app.deployment import deploy
 from serve_app.legacy import DEPRECATION_HEADERS
-from serve_app.settings import ApiSettings
-from tests.integration.test_api_http import PROBLEM, SECRET, as_user, free_port, read_sse
 from tests.integration.test_executor_templates import right_answer
 
-from .conftest import kill_namespace, make_settings
+from .api_support import PROBLEM, as_user, client, deployed_api, read_sse
 
 LEGACY = "/api/session"
 CONTRACT_DETAIL_FIELDS = {
@@ -58,27 +53,14 @@ CONTRACT_SUMMARY_FIELDS = {
 def deployed(
     ray_instance: None, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[str, Settings]]:
-    settings = make_settings(tmp_path_factory.mktemp("legacy"))
-    api = ApiSettings(port=free_port(), max_body_bytes=4096)
-    env = {
-        "AGENTHOST_EVENT_STORE_URL": settings.event_store_url,
-        "AGENTHOST_READ_MODEL_URL": settings.read_model_url,
-        "AGENTHOST_RAY_NAMESPACE": settings.ray_namespace,
-        "AGENTHOST_HOSTS": str(settings.hosts),
-        "AGENTHOST_AUTH_JWT_SECRET": SECRET,
-        "AGENTHOST_API_MAX_BODY_BYTES": str(api.max_body_bytes),
-    }
-    ProjectorClient(settings).handle  # noqa: B018 - start the projector
-    url = deploy(api, env)
-    yield url, settings
-    serve.shutdown()
-    kill_namespace(settings.ray_namespace)
+    with deployed_api(tmp_path_factory.mktemp("legacy")) as deployment:
+        yield deployment
 
 
 @pytest.fixture
 async def http(deployed: tuple[str, Settings]) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=deployed[0], timeout=30) as client:
-        yield client
+    async with client(deployed[0]) as opened:
+        yield opened
 
 
 def new_user(name: str) -> str:
