@@ -7,6 +7,7 @@ import hashlib
 HOST_NAME_PREFIX = "agent-host-"
 DEDICATED_NAME_PREFIX = "agent:"
 PROJECTOR_NAME = "agent-projector"
+SWEEPER_NAME = "agent-sweeper"
 
 
 def host_name(index: int) -> str:

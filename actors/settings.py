@@ -25,5 +25,8 @@ class Settings(BaseSettings):
     actor_retry_timeout_s: float = Field(
         default=60.0, gt=0, description="how long a caller retries while a host restarts"
     )
+    sweep_interval_s: float = Field(
+        default=60.0, gt=0, description="how often sessions nobody drives are advanced"
+    )
     llm: LlmSettings = Field(default_factory=LlmSettings)
     """AGENTHOST_LLM_*: read where the service starts and shipped to every host."""

@@ -134,6 +134,14 @@ class MongoReadModel(ReadModelStore):
         found = await self._agents.find(query, _HIDDEN, sort=_NEWEST_FIRST).to_list()
         return [AgentDto.model_validate(stored) for stored in found]
 
+    async def agents_with_active_session(
+        self, *, after_id: str = "", limit: int = DEFAULT_SESSION_LIMIT
+    ) -> list[AgentDto]:
+        check_limit(limit)
+        query = {"has_active_session": True, "_id": {"$gt": after_id}}
+        found = await self._agents.find(query, _HIDDEN, sort=[("_id", 1)], limit=limit).to_list()
+        return [AgentDto.model_validate(stored) for stored in found]
+
     async def get_session(self, session_id: str) -> SessionView | None:
         stored = await self._sessions.find_one({"_id": session_id}, _HIDDEN)
         return SessionView.model_validate(stored) if stored is not None else None

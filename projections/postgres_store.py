@@ -175,6 +175,17 @@ class PostgresReadModel(ReadModelStore):
         )
         return [AgentDto.model_validate(doc) for (doc,) in rows]
 
+    async def agents_with_active_session(
+        self, *, after_id: str = "", limit: int = DEFAULT_SESSION_LIMIT
+    ) -> list[AgentDto]:
+        check_limit(limit)
+        rows = await self._fetch(
+            "SELECT doc FROM {schema}.agents WHERE (doc->>'has_active_session')::boolean"
+            " AND id > %s ORDER BY id LIMIT %s",
+            (after_id, limit),
+        )
+        return [AgentDto.model_validate(doc) for (doc,) in rows]
+
     async def get_session(self, session_id: str) -> SessionView | None:
         rows = await self._fetch(
             "SELECT doc FROM {schema}.sessions WHERE session_id = %s", (session_id,)

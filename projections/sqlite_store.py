@@ -180,6 +180,17 @@ class SQLiteReadModel(ReadModelStore):
         rows = await self._fetch(query, parameters)
         return [AgentDto.model_validate_json(doc) for (doc,) in rows]
 
+    async def agents_with_active_session(
+        self, *, after_id: str = "", limit: int = DEFAULT_SESSION_LIMIT
+    ) -> list[AgentDto]:
+        check_limit(limit)
+        rows = await self._fetch(
+            "SELECT doc FROM agents WHERE json_extract(doc, '$.has_active_session') = 1"
+            " AND id > ? ORDER BY id LIMIT ?",
+            (after_id, limit),
+        )
+        return [AgentDto.model_validate_json(doc) for (doc,) in rows]
+
     async def get_session(self, session_id: str) -> SessionView | None:
         rows = await self._fetch("SELECT doc FROM sessions WHERE session_id = ?", (session_id,))
         return SessionView.model_validate_json(rows[0][0]) if rows else None

@@ -47,6 +47,12 @@ class ReadModelStore(abc.ABC):
         """Agents the user owns or is assigned to, newest (``created_at``) first."""
 
     @abc.abstractmethod
+    async def agents_with_active_session(
+        self, *, after_id: str = "", limit: int = DEFAULT_SESSION_LIMIT
+    ) -> list[AgentDto]:
+        """Agents that have an active session, by id, for sweeps that page with ``after_id``."""
+
+    @abc.abstractmethod
     async def get_session(self, session_id: str) -> SessionView | None: ...
 
     @abc.abstractmethod

@@ -17,6 +17,7 @@ import ray
 from rich.console import Console
 
 from actors.projector_actor import ProjectorClient
+from actors.session_sweeper import sweeper_handle
 from actors.settings import Settings
 from serve_app.auth import AuthSettings, mint_dev_token
 from serve_app.deployment import deploy
@@ -48,6 +49,7 @@ def main() -> None:
 
     ray.init(namespace=settings.ray_namespace, include_dashboard=False, log_to_driver=False)
     ProjectorClient(settings).handle  # noqa: B018 - starts the detached projector now
+    sweeper_handle(settings)
     url = deploy(api)
     token = mint_dev_token(auth, DEV_USER, roles=("admin",)) if auth.oidc_issuer is None else None
 

@@ -281,6 +281,22 @@ async def test_archived_agents_are_listed_only_on_request(store: ReadModelStore)
     assert [a.id for a in listed] == ["a-gone", "a-live"]
 
 
+async def test_agents_with_an_active_session_page_by_id(store: ReadModelStore) -> None:
+    def busy(agent_id: str) -> AgentDto:
+        return agent_doc(agent_id).model_copy(
+            update={"has_active_session": True, "active_session_id": f"s-{agent_id}"}
+        )
+
+    await store.apply(
+        4, [busy("a-3"), agent_doc("a-2"), busy("a-1"), busy("a-5"), agent_doc("a-4")], []
+    )
+    first = await store.agents_with_active_session(limit=2)
+    assert [a.id for a in first] == ["a-1", "a-3"]
+    rest = await store.agents_with_active_session(after_id=first[-1].id, limit=2)
+    assert [a.id for a in rest] == ["a-5"]
+    assert await store.agents_with_active_session(after_id="a-5") == []
+
+
 async def test_agents_filter_by_type(store: ReadModelStore) -> None:
     await store.apply(
         4,

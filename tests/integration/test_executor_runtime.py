@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 import ray
 
+from actors.projector_actor import ProjectorClient
 from actors.runtime import AgentRuntime
+from actors.session_sweeper import sweeper_handle
 from actors.settings import Settings
 from domain.commands import GetOrCreateAgent, StartSession
 from domain.enums import AgentType, SessionStatus
@@ -94,5 +96,54 @@ async def test_a_host_killed_mid_llm_call_retries_that_call_after_restart(
             assert state.active_session is not None
             assert [m.role for m in state.active_session.transcript] == ["assistant"]
             assert len(llm_server.requests) == 2
+        finally:
+            kill_namespace(settings.ray_namespace)
+
+
+async def test_the_sweeper_drives_what_nobody_drives_and_expires_late_sessions(
+    ray_instance: None, tmp_path: Path
+) -> None:
+    async with running_fake_llm() as llm_server:
+        settings = make_settings(
+            tmp_path, llm=LlmSettings(base_url=llm_server.base_url, model="scripted", timeout_s=30)
+        )
+        try:
+            runtime = AgentRuntime(settings)
+            projector = ProjectorClient(settings)
+            # An LLM session whose host dies mid-call while its caller is gone too.
+            stalled = (
+                await runtime.execute(GetOrCreateAgent.for_user("s1", AgentType.TUTOR))
+            ).agent_id
+            await runtime.execute(StartSession(agent_id=stalled))
+            choice = {"prompt": "2 + 2?", "options": ["3", "4"]}
+            llm_server.script(
+                Stall(60), ToolCallReply([ScriptedCall.split("w1", "present_choices", choice)])
+            )
+            abandoned = asyncio.create_task(runtime.advance(stalled))
+            while not llm_server.requests:  # noqa: ASYNC110 - the server thread appends it
+                await asyncio.sleep(0.01)
+            abandoned.cancel()
+            os.kill((await runtime.host_info(stalled)).pid, signal.SIGKILL)
+            # A templated session left on its widget past the time limit.
+            late = (
+                await runtime.execute(GetOrCreateAgent.for_user("s2", AgentType.TUTOR))
+            ).agent_id
+            config = SessionConfig(template_id="arithmetic-basics", time_limit_seconds=1)
+            late_start = await runtime.start_and_drive(StartSession(agent_id=late, config=config))
+            assert late_start.outcome is Outcome.WAITING_FOR_USER
+            assert await projector.wait_for_position(late_start.position, 30)
+            await asyncio.sleep(1.1)
+
+            report = await sweeper_handle(settings).sweep_once.remote()
+            assert report.agents == 2
+            assert report.outcomes == {"waiting_for_user": 1, "expired": 1}
+            state = await runtime.agent_state(stalled)
+            assert state is not None
+            assert state.active_session is not None
+            assert state.active_session.pending_action is not None  # driven to its widget
+            expired = await runtime.agent_state(late)
+            assert expired is not None
+            assert expired.active_session is None
+            assert expired.session_history[-1].status is SessionStatus.EXPIRED
         finally:
             kill_namespace(settings.ray_namespace)
