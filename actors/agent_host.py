@@ -29,7 +29,7 @@ from domain.session import ClientResponse, Session
 from domain.state import AgentState
 from eventstore.factory import open_event_store
 from eventstore.port import EventStore
-from execution.agent_profiles import agent_profile
+from execution.agent_profiles import profile_of
 from execution.executor import EphemeralEvent, Outcome, ProactiveAgentExecutor
 from execution.llm.settings import LlmSettings, provider_from_settings
 from execution.server_tools import ServerToolRegistry
@@ -140,8 +140,7 @@ class AgentHostCore:
         A call that arrives while a drive runs waits for it, then drives again from the
         stored state: the call may come from a command the running drive has not seen.
         """
-        while (running := self._driving.get(agent_id)) is not None:
-            await asyncio.wait({running})
+        await self._until_no_drive(agent_id)
         drive = asyncio.create_task(self._executor.advance(agent_id))
         self._driving[agent_id] = drive
         try:
@@ -160,17 +159,19 @@ class AgentHostCore:
         """
         if agent_id in self._driving and await self._queues_responses(agent_id):
             async with self._answer_queue(agent_id):
-                while (running := self._driving.get(agent_id)) is not None:
-                    await asyncio.wait({running})
+                await self._until_no_drive(agent_id)
                 return await self._executor.respond(agent_id, response, command_id=command_id)
         return await self._executor.respond(agent_id, response, command_id=command_id)
+
+    async def _until_no_drive(self, agent_id: str) -> None:
+        while (running := self._driving.get(agent_id)) is not None:
+            await asyncio.wait({running})
 
     async def _queues_responses(self, agent_id: str) -> bool:
         state = await self.agent_state(agent_id)
         if state is None:
             return False
-        profile = agent_profile(state.agent_type, state.preferences, state.system_prompt_override)
-        return profile.response_policy == "queue"
+        return profile_of(state).response_policy == "queue"
 
     def _answer_queue(self, agent_id: str) -> asyncio.Lock:
         return self._answer_queues.setdefault(agent_id, asyncio.Lock())

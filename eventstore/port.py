@@ -9,7 +9,7 @@ sequence values in PostgreSQL).
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -149,6 +149,31 @@ def check_expected_version(stream: str, expected: ExpectedVersion, actual: int) 
         ok = actual == expected
     if not ok:
         raise WrongExpectedVersion(stream, expected, actual)
+
+
+def stored_batch_end(
+    stream: str, ids: Sequence[Hashable], found: Iterable[Sequence[Any]]
+) -> AppendResult | None:
+    """Shared rule for adapters that look the batch's ids up themselves (SQL stores).
+
+    ``found`` holds ``(id, stream, version, position)`` of those ids already stored. Returns
+    where the batch's last event is if the whole batch is stored in this stream, in order at
+    consecutive versions (a retried append); None if none of its ids is stored; raises
+    DuplicateEventId for any other overlap.
+    """
+    rows = {row[0]: row for row in found}
+    if not rows:
+        return None
+    first = rows.get(ids[0])
+    if first is None or any(
+        (row := rows.get(event_id)) is None or (row[1], row[2]) != (stream, first[2] + n)
+        for n, event_id in enumerate(ids)
+    ):
+        raise DuplicateEventId(
+            f"{len(rows)} of {len(ids)} event ids are already stored, "
+            f"but not as this exact batch on {stream!r}"
+        )
+    return AppendResult(first[2] + len(ids) - 1, rows[ids[-1]][3])
 
 
 class EventStore(abc.ABC):

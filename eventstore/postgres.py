@@ -49,6 +49,7 @@ from eventstore.port import (
     Snapshot,
     StoreUnavailable,
     check_expected_version,
+    stored_batch_end,
 )
 
 DEFAULT_SCHEMA = "agenthost"
@@ -194,7 +195,7 @@ class PostgresEventStore(EventStore):
                 ),
                 (stream,),
             )
-            replayed = _stored_batch_end(stream, ids, await stored.fetchall())
+            replayed = stored_batch_end(stream, ids, await stored.fetchall())
             if replayed is not None:
                 return replayed
             current: int = (await version.fetchall())[0][0]
@@ -390,29 +391,6 @@ async def _scalar(
     cursor = await db.execute(query, parameters)
     rows = await cursor.fetchall()
     return rows[0][0]
-
-
-def _stored_batch_end(
-    stream: str, ids: list[UUID], found_rows: list[TupleRow]
-) -> AppendResult | None:
-    """The version and position of the batch's last event if the whole batch is already stored
-    here, in order at consecutive versions (a retried append); None if none of its ids is
-    stored."""
-    found: dict[UUID, tuple[str, int]] = {
-        event_id: (stored_in, version) for event_id, stored_in, version, _ in found_rows
-    }
-    if not found:
-        return None
-    first = found.get(ids[0])
-    if first is None or any(
-        found.get(event_id) != (stream, first[1] + n) for n, event_id in enumerate(ids)
-    ):
-        raise DuplicateEventId(
-            f"{len(found)} of {len(ids)} event ids are already stored, "
-            f"but not as this exact batch on {stream!r}"
-        )
-    last_position: int = next(row[3] for row in found_rows if row[0] == ids[-1])
-    return AppendResult(first[1] + len(ids) - 1, last_position)
 
 
 def _aware(time: datetime) -> datetime:

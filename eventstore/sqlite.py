@@ -38,6 +38,7 @@ from eventstore.port import (
     Snapshot,
     StoreUnavailable,
     check_expected_version,
+    stored_batch_end,
 )
 
 BUSY_TIMEOUT_S = 30.0
@@ -298,28 +299,14 @@ async def _scalar(db: aiosqlite.Connection, query: str, parameters: Sequence[Any
 async def _stored_batch_end(
     db: aiosqlite.Connection, stream: str, ids: list[str]
 ) -> AppendResult | None:
-    """The version and position of the batch's last event if the whole batch is already stored
-    here, in order at consecutive versions (a retried append); None if none of its ids is
-    stored."""
+    """Where the batch ends if it is already stored (a retried append): see stored_batch_end."""
     if not ids:
         return None
     marks = ",".join("?" * len(ids))
     rows = await db.execute_fetchall(
         f"SELECT id, stream, version, position FROM events WHERE id IN ({marks})", ids
     )
-    found: dict[str, tuple[str, int]] = {row[0]: (row[1], row[2]) for row in rows}
-    if not found:
-        return None
-    first = found.get(ids[0])
-    if first is None or any(
-        found.get(event_id) != (stream, first[1] + n) for n, event_id in enumerate(ids)
-    ):
-        raise DuplicateEventId(
-            f"{len(found)} of {len(ids)} event ids are already stored, "
-            f"but not as this exact batch on {stream!r}"
-        )
-    last_position = next(row[3] for row in rows if row[0] == ids[-1])
-    return AppendResult(first[1] + len(ids) - 1, last_position)
+    return stored_batch_end(stream, ids, rows)
 
 
 def _recorded(row: Sequence[Any]) -> RecordedEvent:

@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from domain.enums import AgentType
+from domain.state import AgentState
 
 DEFAULT_KEY = "default"
 
@@ -73,3 +74,8 @@ def agent_profile(
         return AgentProfile.model_validate(merged)
     except ValidationError as error:
         raise ValueError(f"invalid agent preferences for {agent_type.value}: {error}") from error
+
+
+def profile_of(state: AgentState) -> AgentProfile:
+    """The effective profile of an agent, from its type, preferences and prompt override."""
+    return agent_profile(state.agent_type, state.preferences, state.system_prompt_override)

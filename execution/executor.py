@@ -32,10 +32,10 @@ from domain.commands import (
 )
 from domain.errors import DomainError, InvalidCommand
 from domain.execution_state import ExecutionState, LlmMessage, PendingToolCall, ToolCall
-from domain.session import ClientResponse, Session, SessionConfig
+from domain.session import ClientAction, ClientResponse, Session, SessionConfig
 from domain.state import AgentState
 from execution import widgets
-from execution.agent_profiles import agent_profile
+from execution.agent_profiles import profile_of
 from execution.context import llm_context, plain_summary, summary_request
 from execution.llm.port import LlmError, LlmProvider
 from execution.llm_steps import (
@@ -46,6 +46,7 @@ from execution.llm_steps import (
     TurnEnded,
     WaitForClient,
     answer_message,
+    assistant_turns,
     next_llm_step,
     tool_message,
 )
@@ -138,7 +139,7 @@ class ProactiveAgentExecutor:
             return requested
         if self._llm is not None:
             return requested
-        profile = agent_profile(state.agent_type, state.preferences, state.system_prompt_override)
+        profile = profile_of(state)
         if profile.default_template is None:
             raise InvalidCommand(
                 f"no LLM is configured and {state.agent_type.value} agents have no default "
@@ -247,24 +248,13 @@ class ProactiveAgentExecutor:
             )
             return Outcome.COMPLETED
         action = item.client_action(item.id)
-        execution = ExecutionState(
+        progress = ExecutionState(
             iteration=len(session.items),
             pending_tool_call=PendingToolCall(
                 call_id=action.tool_call_id, tool_name=action.tool_name, arguments=action.props
             ),
-            started_at_ms=session.started_at.timestamp() * 1000,
-            suspended_at_ms=self._clock().timestamp() * 1000,
         )
-        await self._bus.execute(
-            SuspendExecution(
-                command_id=step_command_id(sid, f"ask/{item.id}"),
-                agent_id=state.id,
-                session_id=sid,
-                execution_state=execution,
-                action=action,
-                item_id=item.id,
-            )
-        )
+        await self._suspend(state, session, action, item.id, f"ask/{item.id}", progress)
         return Outcome.WAITING_FOR_USER
 
     async def _llm_step(
@@ -280,9 +270,7 @@ class ProactiveAgentExecutor:
                 await self._complete_llm_session(state, session, llm, "agent_finished")
                 return Outcome.COMPLETED
             case CallLlm(iteration=iteration):
-                profile = agent_profile(
-                    state.agent_type, state.preferences, state.system_prompt_override
-                )
+                profile = profile_of(state)
                 if iteration >= profile.max_iterations:
                     await self._complete_llm_session(state, session, llm, "max_iterations")
                     return Outcome.COMPLETED
@@ -330,33 +318,49 @@ class ProactiveAgentExecutor:
                 state.id, sid, f"{len(session.transcript)}/refused/{call.id}", message
             )
             return False
-        now_ms = self._clock().timestamp() * 1000
-        execution = ExecutionState(
+        progress = ExecutionState(
             conversation_snapshot=session.transcript,
-            iteration=sum(1 for m in session.transcript if m.role == "assistant"),
+            iteration=assistant_turns(session.transcript),
             tool_calls_made=sum(len(m.tool_calls) for m in session.transcript),
             pending_tool_call=PendingToolCall(
                 call_id=call.id, tool_name=call.name, arguments=call.arguments
             ),
-            started_at_ms=session.started_at.timestamp() * 1000,
-            suspended_at_ms=now_ms,
+        )
+        await self._suspend(state, session, action, call.id, f"suspend/{call.id}", progress)
+        return True
+
+    async def _suspend(
+        self,
+        state: AgentState,
+        session: Session,
+        action: ClientAction,
+        item_id: str,
+        step: str,
+        progress: ExecutionState,
+    ) -> None:
+        """Show ``action`` and store, with it, all a resume needs: ``progress`` (the pending
+        call, the loop's conversation and counters) stamped with the session's times."""
+        execution = progress.model_copy(
+            update={
+                "started_at_ms": session.started_at.timestamp() * 1000,
+                "suspended_at_ms": self._clock().timestamp() * 1000,
+            }
         )
         await self._bus.execute(
             SuspendExecution(
-                command_id=step_command_id(sid, f"suspend/{call.id}"),
+                command_id=step_command_id(session.session_id, step),
                 agent_id=state.id,
-                session_id=sid,
+                session_id=session.session_id,
                 execution_state=execution,
                 action=action,
-                item_id=call.id,
+                item_id=item_id,
             )
         )
-        return True
 
     async def _complete_llm_session(
         self, state: AgentState, session: Session, llm: LlmProvider, reason: str
     ) -> None:
-        profile = agent_profile(state.agent_type, state.preferences, state.system_prompt_override)
+        profile = profile_of(state)
         summary: dict[str, Any] = plain_summary(session)
         try:
             written = await llm.complete(summary_request(llm_context(state, profile, session)), [])

@@ -60,7 +60,7 @@ def next_llm_step(session: Session, is_client_tool: Callable[[str], bool]) -> Ll
     if session.pending_action is not None:
         return WaitForClient()
     transcript = session.transcript
-    iteration = sum(1 for m in transcript if m.role == "assistant")
+    iteration = assistant_turns(transcript)
     last_assistant = _last_assistant_index(transcript)
     if last_assistant is None:
         return CallLlm(iteration)
@@ -76,6 +76,10 @@ def next_llm_step(session: Session, is_client_tool: Callable[[str], bool]) -> Ll
     if not assistant.tool_calls and last_assistant == len(transcript) - 1:
         return TurnEnded(assistant)
     return CallLlm(iteration)
+
+
+def assistant_turns(transcript: Sequence[LlmMessage]) -> int:
+    return sum(1 for message in transcript if message.role == "assistant")
 
 
 def answer_message(call: ToolCall, item: SessionItem) -> LlmMessage:

@@ -48,14 +48,7 @@ from domain.session import ClientResponse, SessionConfig
 from eventstore.factory import open_event_store
 from execution.executor import Outcome
 from execution.templates.loader import get_template
-from execution.templates.model import (
-    ChoiceRule,
-    ExactRule,
-    Ipv4Rule,
-    NumericRule,
-    SessionTemplate,
-    TemplateItem,
-)
+from execution.templates.model import SessionTemplate, right_answer
 from scripts.bench_report import Percentiles, machine, write_section
 from scripts.bench_store import POSTGRES_URL
 from serve_app.auth import AuthSettings, mint_dev_token
@@ -101,24 +94,10 @@ Samples = dict[str, list[float]]
 # --------------------------------------------------------------------------- answers
 
 
-def correct_answer(item: TemplateItem) -> JsonValue:
-    """The response the item's own scoring rule accepts, read off the rule's data."""
-    rule = item.scoring
-    if isinstance(rule, ChoiceRule):
-        return {"index" if isinstance(rule.answer, int) else "selection": rule.answer}
-    if isinstance(rule, NumericRule):
-        return {"text": f"{rule.value:g}"}
-    if isinstance(rule, ExactRule):
-        return {"text": rule.accepted[0]}
-    if isinstance(rule, Ipv4Rule):
-        return {"text": rule.answer}
-    raise ValueError(f"item {item.id}: no known right answer for a {rule.type} rule")
-
-
 def answer_key(template: SessionTemplate) -> dict[str, JsonValue]:
     """Every item's right answer, checked by the template's own scoring first: a template
     change must fail here, not quietly turn the bench into a wrong-answer path."""
-    answers = {item.id: correct_answer(item) for item in template.planned_items}
+    answers = {item.id: right_answer(item) for item in template.planned_items}
     for item in template.planned_items:
         if item.evaluate(answers[item.id]).correct is not True:
             raise RuntimeError(f"{template.id}/{item.id}: the bench's answer is not accepted")

@@ -12,6 +12,7 @@ import os
 import signal
 import threading
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import ray
 from rich.console import Console
@@ -19,6 +20,7 @@ from rich.console import Console
 from actors.projector_actor import ProjectorClient
 from actors.session_sweeper import sweeper_handle
 from actors.settings import Settings
+from eventstore.factory import sqlite_path
 from serve_app.auth import AuthSettings, mint_dev_token
 from serve_app.deployment import deploy
 from serve_app.settings import ApiSettings
@@ -29,16 +31,17 @@ SQLITE_PREFIX = "sqlite:///"
 
 def absolute_sqlite(url: str) -> str:
     """``sqlite:///var/x.db`` -> ``sqlite:////<cwd>/var/x.db``; other URLs unchanged."""
-    if not url.startswith(SQLITE_PREFIX) or url.startswith(SQLITE_PREFIX + "/"):
+    if urlsplit(url).scheme != "sqlite":
         return url
-    return SQLITE_PREFIX + str(Path(url[len(SQLITE_PREFIX) :]).resolve())
+    return SQLITE_PREFIX + str(Path(sqlite_path(url)).resolve())
 
 
 def main() -> None:
     console = Console()
+    defaults = Settings()
     for key, default in (
-        ("AGENTHOST_EVENT_STORE_URL", Settings().event_store_url),
-        ("AGENTHOST_READ_MODEL_URL", Settings().read_model_url),
+        ("AGENTHOST_EVENT_STORE_URL", defaults.event_store_url),
+        ("AGENTHOST_READ_MODEL_URL", defaults.read_model_url),
     ):
         os.environ[key] = absolute_sqlite(os.environ.get(key, default))
     auth = AuthSettings()

@@ -44,9 +44,13 @@ def role_of(agent: Membership, principal: Principal) -> AssignmentRole | None:
     return None
 
 
+def may_see(agent: Membership, principal: Principal) -> bool:
+    return principal.is_admin or role_of(agent, principal) is not None
+
+
 def visible(agent: AgentT | None, agent_id: str, principal: Principal) -> AgentT:
     """The agent if the principal may see it; otherwise the missing-agent 404."""
-    if agent is None or (not principal.is_admin and role_of(agent, principal) is None):
+    if agent is None or not may_see(agent, principal):
         raise agent_not_found(agent_id)
     return agent
 

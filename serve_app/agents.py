@@ -18,6 +18,7 @@ from actors.agent_host import Drive
 from domain.commands import (
     ArchiveAgent,
     AssignUser,
+    Command,
     CommandResult,
     GetOrCreateAgent,
     StartSession,
@@ -29,7 +30,7 @@ from domain.state import AgentState
 from projections.documents import AgentDto, SessionView
 from serve_app.access import actionable, visible
 from serve_app.auth import Principal
-from serve_app.problems import Problem, agent_not_found
+from serve_app.problems import Problem
 from serve_app.schemas import (
     ArchiveRequest,
     AssignUserRequest,
@@ -84,17 +85,26 @@ ServicesDep = Annotated[Services, Depends(services)]
 PrincipalDep = Annotated[Principal, Depends(principal)]
 
 
-async def _caught_up(svc: Services, after: int) -> None:
-    if after > 0:
-        await svc.projector.wait_for_position(after, svc.api.read_your_writes_timeout_s)
-
-
-async def _state(svc: Services, agent_id: str) -> AgentState | None:
-    return await svc.runtime.agent_state(agent_id)
+async def caught_up(svc: Services, position: int) -> None:
+    """Read-your-writes: wait until the read model has applied ``position`` (0: nothing)."""
+    if position > 0:
+        await svc.projector.wait_for_position(position, svc.api.read_your_writes_timeout_s)
 
 
 async def _actionable_state(svc: Services, agent_id: str, who: Principal) -> AgentState:
-    return actionable(await _state(svc, agent_id), agent_id, who)
+    return actionable(await svc.runtime.agent_state(agent_id), agent_id, who)
+
+
+async def _projected(svc: Services, result: CommandResult, who: Principal) -> AgentDto:
+    """The agent's document once it shows what ``result`` wrote."""
+    await caught_up(svc, result.position)
+    return visible(await svc.read_model.get_agent(result.agent_id), result.agent_id, who)
+
+
+async def _act(svc: Services, who: Principal, command: Command) -> AgentDto:
+    """A command from someone who may act on the agent; answers with the updated document."""
+    await _actionable_state(svc, command.agent_id, who)
+    return await _projected(svc, await svc.runtime.execute(command), who)
 
 
 def _command_id(key: UUID | None) -> UUID:
@@ -118,7 +128,7 @@ async def list_agents(
     include_archived: bool = False,
     agent_type: str | None = None,
 ) -> list[AgentDto]:
-    await _caught_up(svc, after)
+    await caught_up(svc, after)
     return await svc.read_model.list_agents(
         who.user_id, include_archived=include_archived, agent_type=agent_type
     )
@@ -147,15 +157,14 @@ async def get_or_create_agent(
     result = await svc.runtime.execute(command)
     if result.event_types:
         response.status_code = status.HTTP_201_CREATED
-    await svc.projector.wait_for_position(result.position, svc.api.read_your_writes_timeout_s)
-    return visible(await svc.read_model.get_agent(result.agent_id), result.agent_id, who)
+    return await _projected(svc, result, who)
 
 
 @router.get("/{agent_id}", summary="Get one agent")
 async def get_agent(
     agent_id: str, svc: ServicesDep, who: PrincipalDep, after: After = 0
 ) -> AgentDto:
-    await _caught_up(svc, after)
+    await caught_up(svc, after)
     return visible(await svc.read_model.get_agent(agent_id), agent_id, who)
 
 
@@ -182,7 +191,7 @@ async def start_session(
 
 @router.get("/{agent_id}/session", summary="The current session, with its pending widget")
 async def current_session(agent_id: str, svc: ServicesDep, who: PrincipalDep) -> SessionState:
-    state = visible(await _state(svc, agent_id), agent_id, who)
+    state = visible(await svc.runtime.agent_state(agent_id), agent_id, who)
     return SessionState(agent_id=agent_id, position=0, session=state.active_session)
 
 
@@ -230,7 +239,7 @@ async def session_history(
     after: After = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> list[SessionView]:
-    await _caught_up(svc, after)
+    await caught_up(svc, after)
     visible(await svc.read_model.get_agent(agent_id), agent_id, who)
     return await svc.read_model.list_sessions(agent_id, limit=limit)
 
@@ -243,13 +252,12 @@ async def update_preferences(
     who: PrincipalDep,
     idempotency_key: IdempotencyKey = None,
 ) -> AgentDto:
-    await _actionable_state(svc, agent_id, who)
-    result = await svc.runtime.execute(
-        UpdatePreferences(
-            command_id=_command_id(idempotency_key), agent_id=agent_id, changes=body.changes
-        )
+    command_id = _command_id(idempotency_key)
+    return await _act(
+        svc,
+        who,
+        UpdatePreferences(command_id=command_id, agent_id=agent_id, changes=body.changes),
     )
-    return await _projected(svc, result, who)
 
 
 @router.post("/{agent_id}/assignments", summary="Assign a user with a role", status_code=201)
@@ -260,17 +268,17 @@ async def assign_user(
     who: PrincipalDep,
     idempotency_key: IdempotencyKey = None,
 ) -> AgentDto:
-    await _actionable_state(svc, agent_id, who)
-    result = await svc.runtime.execute(
+    return await _act(
+        svc,
+        who,
         AssignUser(
             command_id=_command_id(idempotency_key),
             agent_id=agent_id,
             user_id=body.user_id,
             role=body.role,
             assigned_by=who.user_id,
-        )
+        ),
     )
-    return await _projected(svc, result, who)
 
 
 @router.post("/{agent_id}/archive", summary="Archive (ends the active session first)")
@@ -281,16 +289,7 @@ async def archive_agent(
     who: PrincipalDep,
     idempotency_key: IdempotencyKey = None,
 ) -> AgentDto:
-    await _actionable_state(svc, agent_id, who)
-    result = await svc.runtime.execute(
-        ArchiveAgent(command_id=_command_id(idempotency_key), agent_id=agent_id, reason=body.reason)
+    command_id = _command_id(idempotency_key)
+    return await _act(
+        svc, who, ArchiveAgent(command_id=command_id, agent_id=agent_id, reason=body.reason)
     )
-    return await _projected(svc, result, who)
-
-
-async def _projected(svc: Services, result: CommandResult, who: Principal) -> AgentDto:
-    await svc.projector.wait_for_position(result.position, svc.api.read_your_writes_timeout_s)
-    found = await svc.read_model.get_agent(result.agent_id)
-    if found is None:
-        raise agent_not_found(result.agent_id)
-    return visible(found, result.agent_id, who)

@@ -47,8 +47,8 @@ from domain.session import ClientAction, ClientResponse, Session, SessionConfig,
 from domain.state import AgentState
 from eventstore.port import EventStoreError
 from projections.documents import SessionView
-from serve_app.access import actionable, role_of
-from serve_app.agents import IdempotencyKey, PrincipalDep, ServicesDep
+from serve_app.access import actionable, may_see
+from serve_app.agents import IdempotencyKey, PrincipalDep, ServicesDep, caught_up
 from serve_app.auth import Principal
 from serve_app.problems import NotFound, Problem
 from serve_app.services import Services
@@ -428,7 +428,7 @@ async def _session(svc: Services, session_id: str, who: Principal) -> tuple[Agen
     from the read model."""
     view = await svc.read_model.get_session(session_id)
     state = await svc.runtime.agent_state(view.agent_id) if view is not None else None
-    if view is None or state is None or (not who.is_admin and role_of(state, who) is None):
+    if view is None or state is None or not may_see(state, who):
         raise session_not_found(session_id)
     return state, _find(state, session_id) or _from_view(view)
 
@@ -437,15 +437,11 @@ def _from_view(view: SessionView) -> Session:
     return Session.model_validate(view.model_dump(include=set(Session.model_fields)))
 
 
-async def _projected(svc: Services, position: int) -> None:
-    """Legacy clients never learnt log positions: a write answers once the read model shows
-    all it wrote (its drive included), so any query that follows sees it."""
-    await svc.projector.wait_for_position(position, svc.api.read_your_writes_timeout_s)
-
-
 async def _rested(svc: Services, drive: Drive, session_id: str) -> Session:
     """The session where its drive left it (the drive reports only a still-active one)."""
-    await _projected(svc, drive.position)
+    # Legacy clients never learnt log positions: a write answers once the read model shows
+    # all it wrote (its drive included), so any query that follows sees it.
+    await caught_up(svc, drive.position)
     if drive.session is not None and drive.session.session_id == session_id:
         return drive.session
     return await _current(svc, drive.result.agent_id, session_id)
@@ -572,7 +568,7 @@ async def terminate(
         **({"command_id": idempotency_key} if idempotency_key is not None else {}),
     )
     result = await svc.runtime.execute(command)
-    await _projected(svc, result.position)
+    await caught_up(svc, result.position)
     ended = result.session
     if ended is None:  # the command answers with the session it named
         raise session_not_found(session_id)

@@ -555,3 +555,19 @@ class SessionTemplate(ValueObject):
             if item.id == item_id:
                 return item
         raise KeyError(f"template {self.id!r} has no item {item_id!r}")
+
+
+def right_answer(item: TemplateItem) -> JsonValue:
+    """A response the item's own rule accepts, read off the rule's data: what demos,
+    benchmarks and tests answer. Rules without one right answer (regex, python_ast, none)
+    raise ValueError."""
+    rule = item.scoring
+    if isinstance(rule, ChoiceRule):
+        return {"index" if isinstance(rule.answer, int) else "selection": rule.answer}
+    if isinstance(rule, NumericRule):
+        return {"text": f"{rule.value:g}"}
+    if isinstance(rule, ExactRule):
+        return {"text": rule.accepted[0]}
+    if isinstance(rule, Ipv4Rule):
+        return {"text": rule.answer}
+    raise ValueError(f"item {item.id}: no single right answer for a {rule.type} rule")

@@ -19,7 +19,8 @@ from actors.settings import Settings
 from domain.ids import stream_name
 from eventstore.factory import open_event_store
 from execution.templates.loader import get_template
-from tests.integration.test_executor_templates import right_answer, wrong_answer
+from execution.templates.model import right_answer
+from tests.integration.test_executor_templates import wrong_answer
 
 from .api_support import PROBLEM, as_user, client, deployed_api, read_sse, token
 

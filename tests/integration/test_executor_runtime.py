@@ -21,7 +21,7 @@ from domain.session import ClientResponse, SessionConfig
 from execution.executor import Outcome
 from execution.llm.settings import LlmSettings
 from execution.templates.loader import get_template
-from tests.integration.test_executor_templates import right_answer
+from execution.templates.model import right_answer
 from tests.support.fake_llm_server import ScriptedCall, Stall, ToolCallReply, running_fake_llm
 
 from .conftest import kill_namespace, make_settings

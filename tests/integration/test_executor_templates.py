@@ -22,7 +22,7 @@ from domain.state import AgentState
 from execution.agent_profiles import agent_profile
 from execution.executor import InvalidResponse, Outcome, ProactiveAgentExecutor
 from execution.templates.loader import get_template
-from execution.templates.model import ChoiceRule, ExactRule, Ipv4Rule, NumericRule, TemplateItem
+from execution.templates.model import ChoiceRule, TemplateItem, right_answer
 
 TEMPLATE = "arithmetic-basics"
 
@@ -45,21 +45,6 @@ async def state_of(host: AgentHostCore, agent_id: str) -> AgentState:
     state = await host.agent_state(agent_id)
     assert state is not None
     return state
-
-
-def right_answer(item: TemplateItem) -> JsonValue:
-    rule = item.scoring
-    if isinstance(rule, ChoiceRule):
-        return (
-            {"index": rule.answer} if isinstance(rule.answer, int) else {"selection": rule.answer}
-        )
-    if isinstance(rule, NumericRule):
-        return {"text": f"{rule.value:g}"}
-    if isinstance(rule, ExactRule):
-        return {"text": rule.accepted[0]}
-    if isinstance(rule, Ipv4Rule):
-        return {"text": rule.answer}
-    raise AssertionError(f"no right answer for a {rule.type} rule")
 
 
 def wrong_answer(item: TemplateItem) -> JsonValue:

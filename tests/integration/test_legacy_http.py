@@ -13,8 +13,8 @@ import pytest
 
 from actors.settings import Settings
 from execution.templates.loader import get_template
+from execution.templates.model import right_answer
 from serve_app.legacy import DEPRECATION_HEADERS
-from tests.integration.test_executor_templates import right_answer
 
 from .api_support import PROBLEM, as_user, client, deployed_api, read_sse
 

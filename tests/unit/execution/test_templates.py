@@ -48,6 +48,7 @@ from execution.templates.model import (
     PythonAstRule,
     ScoringRule,
     parse_number,
+    right_answer,
 )
 from execution.widgets import WidgetError, validate_response
 
@@ -1104,3 +1105,16 @@ def test_scoring_never_raises_on_arbitrary_json(
         assert evaluation.points == 0
     else:
         assert evaluate(template, item.id, response) == evaluation.to_dict()
+
+
+def test_right_answer_is_accepted_by_every_rule_that_has_one() -> None:
+    checked = 0
+    for template in list_templates():
+        for item in template.items:
+            if item.scoring.type in {"regex", "python_ast", "none"}:
+                with pytest.raises(ValueError, match="no single right answer"):
+                    right_answer(item)
+                continue
+            assert item.evaluate(right_answer(item)).correct is True, item.id
+            checked += 1
+    assert checked >= 20
