@@ -236,8 +236,11 @@ class SQLiteEventStore(EventStore):
 
     async def _wait_for_change(self) -> None:
         """Woken by this instance's appends; other processes' appends are seen by polling."""
+        # asyncio.timeout, not wait_for: on Python 3.11, wait_for can swallow a cancellation
+        # that lands as the event fires, and a subscriber then never stops.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._appended.wait(), self._poll_interval)
+            async with asyncio.timeout(self._poll_interval):
+                await self._appended.wait()
 
     async def _fetch(self, query: str, parameters: Sequence[Any]) -> list[Any]:
         return list(

@@ -287,3 +287,23 @@ async def test_the_factory_picks_the_adapter_by_scheme(
 async def test_an_unknown_scheme_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match=r"unsupported event store URL scheme 'mysql'"):
         await open_event_store(f"mysql://db/{uuid4().hex}")
+
+
+async def test_a_subscriber_cancelled_as_an_append_wakes_it_still_stops(db_file: Path) -> None:
+    # The wake-up and the cancellation land in the same loop iteration. On Python 3.11,
+    # asyncio.wait_for returned the wake-up and dropped the cancellation, so the subscriber
+    # polled on forever (and a projector stopping on it hung).
+    store = await SQLiteEventStore.open(db_file, poll_interval=5)
+    try:
+        first = event(1)
+        await store.append("s-1", [first], expected_version=0)
+        events = store.subscribe_all(await store.last_position())
+        reader = asyncio.create_task(anext(events))
+        await asyncio.sleep(0.05)  # parked, waiting for an append
+        await store.append("s-1", [first], expected_version=0)  # a retry: wakes, adds nothing
+        reader.cancel()
+        await asyncio.wait({reader}, timeout=2)
+        assert reader.cancelled()
+        await events.aclose()  # type: ignore[attr-defined]
+    finally:
+        await store.close()
