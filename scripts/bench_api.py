@@ -442,6 +442,25 @@ def postgres_unreachable() -> str | None:
         return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
+@contextmanager
+def serving_api(settings: Settings, env: dict[str, str]) -> Iterator[str]:
+    """A fresh local Ray instance with the projector and the API, as `make run` starts them;
+    yields the API's URL."""
+    ray.init(
+        address="local",  # a fresh instance, never a running cluster
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        logging_level="ERROR",
+    )
+    try:
+        ProjectorClient(settings).handle  # noqa: B018 - starts the projector now
+        yield deploy(ApiSettings(port=free_port()), env)
+    finally:
+        serve.shutdown()
+        ray.shutdown()
+
+
 def bench_store(name: str, args: argparse.Namespace, console: Console, workdir: Path) -> StoreRun:
     run = StoreRun(name)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -455,21 +474,9 @@ def bench_store(name: str, args: argparse.Namespace, console: Console, workdir: 
         env = {**settings_env(settings), "AGENTHOST_AUTH_JWT_SECRET": SECRET}
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task(f"{name}: starting Ray, the projector and the API", total=None)
-            ray.init(
-                address="local",  # a fresh instance, never a running cluster
-                num_cpus=2,
-                include_dashboard=False,
-                log_to_driver=False,
-                logging_level="ERROR",
-            )
-            try:
-                ProjectorClient(settings).handle  # noqa: B018 - starts the projector now
-                url = deploy(ApiSettings(port=free_port()), env)
+            with serving_api(settings, env) as url:
                 progress.remove_task(task)
                 run.http = asyncio.run(measure_http(url, settings, args, progress))
-            finally:
-                serve.shutdown()
-                ray.shutdown()
             run.in_process = asyncio.run(measure_in_process(settings, args, progress))
     return run
 

@@ -1,7 +1,8 @@
 """`make run`: the whole service on this machine, on the embedded defaults.
 
 Starts a local Ray instance, the projector, the agent hosts (lazily, on first use) and the
-Ray Serve HTTP front, then prints the URL, a development token and a curl walk-through.
+Ray Serve HTTP front with the web UI (built by `make run` before this), then prints the URL,
+a sign-in link, a development token and a curl walk-through.
 Relative SQLite paths are made absolute first, so every Ray process opens the same files.
 Ctrl-C stops everything (the local Ray instance goes with it).
 """
@@ -57,6 +58,9 @@ def main() -> None:
     token = mint_dev_token(auth, DEV_USER, roles=("admin",)) if auth.oidc_issuer is None else None
 
     console.print(f"[bold green]Agent Host is up[/] at {url}  (OpenAPI: {url}/docs)")
+    if token is not None:
+        console.print(f"Web UI, signed in as [bold]{DEV_USER}[/]:")
+        print(f"  {url}/#token={token}", flush=True)  # plain print: keep the link whole
     console.print(f"Event store: {settings.event_store_url}")
     console.print(f"Read model:  {settings.read_model_url}")
     if token is not None:

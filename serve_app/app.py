@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
 
-from serve_app import agents, legacy, streams
+from serve_app import agents, legacy, streams, web
+from serve_app.auth import AuthSettings
 from serve_app.problems import MaxBodySizeMiddleware, Problem, install_problem_handlers
 from serve_app.schemas import Health
 from serve_app.services import Services
@@ -19,7 +21,14 @@ from serve_app.services import Services
 OpenServices = Callable[[], Awaitable[Services]]
 
 
-def create_app(open_services: OpenServices, max_body_bytes: int) -> FastAPI:
+def create_app(
+    open_services: OpenServices,
+    max_body_bytes: int,
+    web_dir: Path | None = None,
+    auth: AuthSettings | None = None,
+) -> FastAPI:
+    """The app; with ``web_dir`` it also serves the built UI under / (``auth`` sets its CSP)."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.services = await open_services()
@@ -40,6 +49,7 @@ def create_app(open_services: OpenServices, max_body_bytes: int) -> FastAPI:
     app.include_router(agents.router)
     app.include_router(streams.router)
     app.include_router(legacy.router)
+    app.include_router(web.router)
 
     @app.get("/healthz", tags=["health"], summary="The process answers")
     async def healthz() -> Health:
@@ -62,4 +72,6 @@ def create_app(open_services: OpenServices, max_body_bytes: int) -> FastAPI:
             projection_stopped_by=projection.stopped_by,
         )
 
+    if web_dir is not None:
+        web.mount_ui(app, web_dir, auth or AuthSettings())
     return app

@@ -60,6 +60,10 @@ class AuthSettings(BaseSettings):
         default=None, description="client whose resource_access roles count"
     )
     admin_role: str = "admin"
+    ui_client_id: str | None = Field(
+        default=None, description="public OIDC client the web UI signs in with; unset: client_id"
+    )
+    ui_scope: str = Field(default="openid profile", description="scopes the web UI asks for")
     leeway_s: int = Field(default=30, ge=0, description="clock skew allowed on exp/nbf/iat")
     algorithms: tuple[str, ...] = Field(
         default=("RS256", "ES256"), description="accepted OIDC signing algorithms"
@@ -166,7 +170,7 @@ class Authenticator:
     so the JWKS cache (OIDC) or the secret (HS256) is loaded once, not per request."""
 
     def __init__(self, settings: AuthSettings) -> None:
-        self._settings = settings
+        self.settings = settings
         self._keys: str | jwt.PyJWKClient
         if settings.oidc_issuer is None:
             self._keys = _hs256_secret(settings)
@@ -193,7 +197,7 @@ class Authenticator:
         else:
             key = await self._signing_key(token, self._keys)
             claims = self._decode(
-                token, key, self._settings.algorithms, issuer=self._settings.oidc_issuer
+                token, key, self.settings.algorithms, issuer=self.settings.oidc_issuer
             )
         return self._principal(claims)
 
@@ -203,7 +207,7 @@ class Authenticator:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError as exc:
             raise AuthError("malformed token") from exc
-        if header.get("alg") not in self._settings.algorithms:
+        if header.get("alg") not in self.settings.algorithms:
             raise AuthError("token algorithm not allowed")
         kid = header.get("kid")
         if kid is None:
@@ -226,7 +230,7 @@ class Authenticator:
         *,
         issuer: str | None,
     ) -> dict[str, Any]:
-        audience = self._settings.audience
+        audience = self.settings.audience
         required = ["exp", "iat", "sub"] if issuer is None else ["exp", "iat", "sub", "iss"]
         try:
             return jwt.decode(
@@ -235,7 +239,7 @@ class Authenticator:
                 algorithms=list(algorithms),
                 audience=audience,
                 issuer=issuer,
-                leeway=self._settings.leeway_s,
+                leeway=self.settings.leeway_s,
                 # Without a configured audience, any aud is fine (Keycloak sets "account").
                 options={"require": required, "verify_aud": audience is not None},
             )
@@ -252,13 +256,13 @@ class Authenticator:
         username = claims.get("preferred_username")
         roles = _role_names(claims) | _role_names(claims.get("realm_access"))
         resource_access = claims.get("resource_access")
-        if self._settings.client_id is not None and isinstance(resource_access, dict):
-            roles |= _role_names(resource_access.get(self._settings.client_id))
+        if self.settings.client_id is not None and isinstance(resource_access, dict):
+            roles |= _role_names(resource_access.get(self.settings.client_id))
         return Principal(
             user_id=user_id,
             username=username if isinstance(username, str) and username else user_id,
             roles=frozenset(roles),
-            admin_role=self._settings.admin_role,
+            admin_role=self.settings.admin_role,
         )
 
 

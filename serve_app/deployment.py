@@ -24,7 +24,9 @@ ENV_PREFIX = "AGENTHOST_"
 
 def build_app() -> FastAPI:
     settings, api, auth = Settings(), ApiSettings(), AuthSettings()
-    return create_app(lambda: open_services(settings, api, auth), api.max_body_bytes)
+    return create_app(
+        lambda: open_services(settings, api, auth), api.max_body_bytes, api.web_dir, auth
+    )
 
 
 @serve.deployment(ray_actor_options={"num_cpus": 0}, max_ongoing_requests=200)

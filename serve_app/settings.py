@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -17,6 +19,15 @@ class ApiSettings(BaseSettings):
         default=5.0, gt=0, description="how long a query waits for the projector to catch up"
     )
     sse_heartbeat_s: float = Field(default=15.0, gt=0, description="ping on idle SSE streams")
+    web_dir: Path = Field(
+        default=Path(__file__).resolve().parent.parent / "web" / "dist",
+        description="the built web UI, served under /",
+    )
+    sse_retry_ms: int = Field(
+        default=1000,
+        ge=100,
+        description="how soon a dropped client reconnects (the SSE retry field; browsers: 3 s)",
+    )
     sse_poll_interval_s: float = Field(
         default=0.1, gt=0, description="how often a stream looks for new events"
     )

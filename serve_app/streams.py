@@ -5,7 +5,8 @@ A client that reconnects with ``Last-Event-ID`` (header, or ``?last_event_id=`` 
 browsers' EventSource, which cannot set headers on the first connect) gets exactly the durable
 events after that position, then live ones: positions are the store's global order, so there
 is no gap and no repeat, whichever replica answers. The stream ends when the session that was
-active at connect time ends (or at once, after the catch-up, if none was).
+active at connect time ends (or at once, after the catch-up, if none was). ``?session_id=``
+narrows it to one session's durable events: the web UI rebuilds a transcript from them.
 """
 
 from __future__ import annotations
@@ -49,28 +50,41 @@ async def stream(
     who: PrincipalDep,
     last_event_id_header: Annotated[int | None, Header(alias="Last-Event-ID", ge=0)] = None,
     last_event_id: Annotated[int | None, Query(ge=0)] = None,
+    session_id: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            description="Only this session's events; ends after the catch-up if it is over.",
+        ),
+    ] = None,
 ) -> EventSourceResponse:
     state = visible(await svc.runtime.agent_state(agent_id), agent_id, who)
     after = last_event_id_header if last_event_id_header is not None else last_event_id or 0
-    session = state.active_session
+    active = state.active_session.session_id if state.active_session else None
+    live = active if session_id in (None, active) else None
     return EventSourceResponse(
-        agent_events(svc, agent_id, after, session.session_id if session else None),
+        _reconnect_within(
+            svc.api.sse_retry_ms, agent_events(svc, agent_id, after, live, only=session_id)
+        ),
         ping=svc.api.sse_heartbeat_s,
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
 
 async def agent_events(
-    svc: Services, agent_id: str, after: int, session_id: str | None
+    svc: Services, agent_id: str, after: int, session_id: str | None, only: str | None = None
 ) -> AsyncIterator[ServerSentEvent]:
-    """Durable events after ``after`` and live ephemeral ones, until the session ends."""
+    """Durable events after ``after`` (of session ``only``, if given) and live ephemeral ones
+    of ``session_id``, until that session ends."""
     stream = stream_name(agent_id)
     version = 0
     epoch, seen = "", 0
     while True:
         for recorded in await svc.event_store.read(stream, from_version=version + 1):
             version = recorded.version
-            if recorded.position <= after:
+            if recorded.position <= after or (
+                only is not None and recorded.data.get("session_id") != only
+            ):
                 continue
             yield ServerSentEvent(
                 data=json.dumps(recorded.to_cloudevent()),
@@ -94,6 +108,16 @@ async def agent_events(
             if event.session_id == session_id:
                 yield ServerSentEvent(data=json.dumps(asdict(event)), event=event.kind)
         await asyncio.sleep(svc.api.sse_poll_interval_s)
+
+
+async def _reconnect_within(
+    retry_ms: int, events: AsyncIterator[ServerSentEvent]
+) -> AsyncIterator[ServerSentEvent]:
+    """The stream, opened by a ``retry:`` field: a dropped client comes back that soon rather
+    than after its own default (3 s in browsers), and then resumes with Last-Event-ID."""
+    yield ServerSentEvent(retry=retry_ms)
+    async for event in events:
+        yield event
 
 
 def _ends(recorded: RecordedEvent, session_id: str | None) -> bool:

@@ -4,7 +4,7 @@ tokens, and a minimal SSE reader."""
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
@@ -14,6 +14,7 @@ from ray import serve
 
 from actors.projector_actor import ProjectorClient
 from actors.settings import Settings
+from execution.llm.settings import LlmSettings
 from serve_app.auth import AuthSettings, mint_dev_token
 from serve_app.deployment import deploy, settings_env
 from serve_app.settings import ApiSettings
@@ -31,13 +32,22 @@ def free_port() -> int:
 
 
 @contextmanager
-def deployed_api(workdir: Path, replicas: int = 1) -> Iterator[tuple[str, Settings]]:
-    """The API on Serve (with its projector), torn down afterwards: (base URL, settings)."""
-    settings = make_settings(workdir)
+def deployed_api(
+    workdir: Path,
+    replicas: int = 1,
+    auth_env: Mapping[str, str] | None = None,
+    llm: LlmSettings | None = None,
+) -> Iterator[tuple[str, Settings]]:
+    """The API on Serve (with its projector), torn down afterwards: (base URL, settings).
+
+    Tokens are checked against SECRET unless ``auth_env`` (AGENTHOST_AUTH_*) says otherwise.
+    With ``llm``, sessions without a template are driven by that model.
+    """
+    settings = make_settings(workdir, **({"llm": llm} if llm else {}))
     api = ApiSettings(port=free_port(), max_body_bytes=4096, replicas=replicas)
     env = {
         **settings_env(settings),
-        "AGENTHOST_AUTH_JWT_SECRET": SECRET,
+        **(auth_env if auth_env is not None else {"AGENTHOST_AUTH_JWT_SECRET": SECRET}),
         "AGENTHOST_API_MAX_BODY_BYTES": str(api.max_body_bytes),
     }
     ProjectorClient(settings).handle  # noqa: B018 - start the projector
@@ -70,8 +80,9 @@ async def read_sse(
     *,
     stop_after: int | None = None,
 ) -> list[dict[str, str]]:
-    """The events of one SSE connection (comments and pings skipped), until it ends or
-    ``stop_after`` events have arrived (then the client disconnects)."""
+    """The events of one SSE connection (comments, pings and field-only blocks such as
+    ``retry:`` skipped), until it ends or ``stop_after`` events have arrived (then the client
+    disconnects)."""
     events: list[dict[str, str]] = []
     current: dict[str, str] = {}
     async with http.stream("GET", url, headers=headers) as response:
@@ -79,9 +90,9 @@ async def read_sse(
         assert response.headers["content-type"].startswith("text/event-stream")
         async for line in response.aiter_lines():
             if not line:
-                if current:
+                if "data" in current:
                     events.append(current)
-                    current = {}
+                current = {}
                 if stop_after is not None and len(events) >= stop_after:
                     break
                 continue

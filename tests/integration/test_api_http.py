@@ -270,3 +270,60 @@ async def test_sse_resumes_with_last_event_id_without_gap_or_repeat(
         http, f"{url}?last_event_id={stored[-2]}", as_user(user)
     )  # EventSource cannot set headers: the query parameter does the same
     assert [e["id"] for e in by_query] == stored[-1:]
+
+
+async def test_a_session_stream_holds_that_sessions_events_only(
+    http: httpx.AsyncClient,
+) -> None:
+    user = f"uma-{uuid4().hex[:6]}"
+    agent_id = await new_tutor(http, user)
+    first = await run_session_to_the_end(http, user, agent_id)
+    preferences = await http.patch(
+        f"/api/agents/{agent_id}/preferences",
+        json={"changes": {"language": "fr"}},
+        headers=as_user(user),
+    )
+    assert preferences.status_code == 200
+    second = await http.post(f"/api/agents/{agent_id}/sessions", json={}, headers=as_user(user))
+    url = f"/api/agents/{agent_id}/stream"
+
+    def sessions_of(events: list[dict[str, str]]) -> set[str]:
+        return {json.loads(event["data"])["data"]["session_id"] for event in events}
+
+    # A session that is over: its whole log, then the stream ends by itself.
+    history = await http.get(
+        f"/api/agents/{agent_id}/sessions",
+        params={"after": first["position"]},
+        headers=as_user(user),
+    )
+    over = history.json()[-1]["session_id"]
+    past = await read_sse(http, f"{url}?session_id={over}", as_user(user))
+    assert sessions_of(past) == {over}
+    assert past[0]["event"] == "agent.session.started.v1"
+    assert past[-1]["event"] == "agent.session.completed.v1"
+
+    # The active one: from its start, skipping the agent's other events, then live.
+    live = second.json()["session"]["session_id"]
+    current = await read_sse(http, f"{url}?session_id={live}", as_user(user), stop_after=2)
+    assert [e["event"] for e in current] == [
+        "agent.session.started.v1",
+        "agent.client.action.requested.v1",
+    ]
+    assert sessions_of(current) == {live}
+    assert int(current[0]["id"]) > int(past[-1]["id"])  # positions still the log's
+
+    # Every stream first tells clients to reconnect within a second, not their 3 s default.
+    async with http.stream("GET", f"{url}?session_id={over}", headers=as_user(user)) as raw:
+        assert await anext(raw.aiter_lines()) == "retry: 1000"
+
+
+async def test_the_web_ui_reads_its_config_and_the_templates(http: httpx.AsyncClient) -> None:
+    config = await http.get("/api/ui/config")  # before sign-in: no token
+    assert config.status_code == 200
+    assert config.json()["auth_mode"] == "dev"
+    assert "tutor" in config.json()["agent_types"]
+    refused = await http.get("/api/templates")
+    assert (refused.status_code, refused.headers["content-type"]) == (401, PROBLEM)
+    templates = (await http.get("/api/templates", headers=as_user("tess"))).json()
+    arithmetic = next(t for t in templates if t["id"] == TEMPLATE)
+    assert (arithmetic["agent_type"], arithmetic["items"]) == ("tutor", 8)

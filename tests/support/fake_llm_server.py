@@ -16,21 +16,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import ExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Self
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
+
+from .threaded_server import serving
 
 DEFAULT_USAGE: Mapping[str, int] = {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}
 
@@ -41,6 +40,8 @@ class TextReply:
 
     chunks: Sequence[str]
     finish_reason: str = "stop"
+    pace_s: float = 0.0
+    """Pause between chunks: a slow model, whose text a live viewer sees arrive."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ class ToolCallReply:
     calls: Sequence[ScriptedCall]
     content: Sequence[str] = ()
     interleave: bool = False
+    pace_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -267,8 +269,11 @@ class _Playback(Response):
             if await self._stall(reply.seconds, gone):
                 return
             parts = chunks.closing("stop")
+        pace = reply.pace_s if isinstance(reply, TextReply | ToolCallReply) else 0.0
         for part in parts:
             await send({"type": "http.response.body", "body": part, "more_body": True})
+            if pace and await self._stall(pace, gone):
+                return
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def _stall(self, seconds: float, gone: asyncio.Event) -> bool:
@@ -281,39 +286,24 @@ class _Playback(Response):
         return True
 
 
-@asynccontextmanager
-async def running_fake_llm() -> AsyncIterator[FakeLlmServer]:
+@contextmanager
+def serving_fake_llm() -> Iterator[FakeLlmServer]:
     """Start the server on a free 127.0.0.1 port; ``base_url`` ends in ``/v1``."""
     server = FakeLlmServer()
     app = Starlette(
         routes=[Route("/v1/chat/completions", server._chat_completions, methods=["POST"])]
     )
-    config = uvicorn.Config(
-        app,
-        http="h11",
-        loop="asyncio",
-        lifespan="off",
-        log_config=None,  # leave the test process's logging alone; records reach pytest
-        log_level="warning",
-        access_log=False,
-        timeout_graceful_shutdown=2,
-    )
-    uvicorn_server = uvicorn.Server(config)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    server.base_url = f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
-    thread = threading.Thread(
-        target=uvicorn_server.run, kwargs={"sockets": [sock]}, name="fake-llm", daemon=True
-    )
-    thread.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not uvicorn_server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the fake LLM server did not start")
-            await asyncio.sleep(0.01)
+    with serving(app, "fake-llm") as base:
+        server.base_url = f"{base}/v1"
         yield server
-    finally:
-        uvicorn_server.should_exit = True
-        await asyncio.to_thread(thread.join, 10)
-        sock.close()
+
+
+@asynccontextmanager
+async def running_fake_llm() -> AsyncIterator[FakeLlmServer]:
+    """``serving_fake_llm`` for async tests: starting and stopping stay off their loop."""
+    with ExitStack() as stack:
+        server = await asyncio.to_thread(stack.enter_context, serving_fake_llm())
+        try:
+            yield server
+        finally:
+            await asyncio.to_thread(stack.close)
