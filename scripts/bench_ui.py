@@ -4,8 +4,9 @@
 
 Starts the service as ``make run`` does (SQLite, a fresh local Ray instance), then runs
 web/bench/ui.mjs, which drives the built UI with playwright-core through a TCP proxy it can
-cut. It times three things: a reload until the pending widget and the whole transcript are
-back, an answer until the next widget shows, and a network cut until the stream is live again.
+cut. It times, inside the page, a reload until the pending widget and the whole transcript are
+back, an answer until the next widget shows and until the transcript has caught up, and a
+dropped stream until it is live again.
 Writes section ``bench_ui`` of docs/reports/agent-perf.md.
 """
 
@@ -31,13 +32,15 @@ from serve_app.auth import AuthSettings, mint_dev_token
 from serve_app.deployment import settings_env
 
 WEB = Path(__file__).resolve().parents[1] / "web"
-MEASURES = {
-    "reload": ("Reload to the pending widget, transcript complete", 150.0),
-    "answer": ("Answer to the next widget shown", 150.0),
-    "reconnect": ("Network back to the stream live again", 500.0),
+MEASURES: dict[str, tuple[str, float | None]] = {
+    "reload": ("Reload: navigation to the pending widget, transcript rebuilt", None),
+    "answer": ("Answer: click to the next widget shown", 150.0),
+    "caught_up": ("Answer: click to the transcript caught up (SSE)", None),
+    "reconnect": ("Dropped stream: noticed to live again (incl. retry: 1000)", None),
 }
-"""Each measure with the plan's target it is closest to: resume < 150 ms (a reload is a
-resume seen from the browser; an answer is one resume plus the render), SSE reconnect < 500 ms."""
+"""Each measure with the plan's target where one applies: an answer is the plan's resume
+(< 150 ms) seen from the page. The plan's SSE reconnect target is the server's part, measured
+by bench_api; here the client's retry delay, set to 1 s, dominates."""
 
 
 def run_browser(url: str, runs: int) -> dict[str, list[float]]:
@@ -49,8 +52,12 @@ def run_browser(url: str, runs: int) -> dict[str, list[float]]:
         "BENCH_RUNS": str(runs),
     }
     done = subprocess.run(
-        ["node", "bench/ui.mjs"], cwd=WEB, env=env, capture_output=True, text=True, check=True
+        ["node", "bench/ui.mjs"], cwd=WEB, env=env, capture_output=True, text=True, check=False
     )
+    if done.returncode != 0:
+        raise SystemExit(f"web/bench/ui.mjs failed:\n{done.stdout}\n{done.stderr}")
+    if os.environ.get("BENCH_DEBUG"):
+        print(done.stderr)
     samples: dict[str, list[float]] = json.loads(done.stdout.strip().splitlines()[-1])
     return samples
 
@@ -61,16 +68,19 @@ def report(results: dict[str, Percentiles], args: argparse.Namespace) -> str:
         "",
         f"`python -m scripts.bench_ui --runs {args.runs}` on "
         f"{datetime.now(UTC):%Y-%m-%d} ({machine()}); Debian chromium headless, SQLite stores,",
-        "one API replica. Times are wall clock in the test driver, so each includes a few ms of",
-        "playwright's own round trips.",
+        "one API replica. Times are taken inside the page (performance.now, MutationObserver).",
         "",
         "| Measure | p50 | p95 | p99 | n | Plan target (p99) |",
         "|---|---|---|---|---|---|",
     ]
     for key, p in results.items():
         label, target = MEASURES[key]
-        verdict = "met" if p.p99 < target else "missed"
-        lines.append(f"| {label} | {p.cells()} | < {target:.0f} ms: {verdict} |")
+        verdict = (
+            "n/a"
+            if target is None
+            else f"< {target:.0f} ms: " + ("met" if p.p99 < target else "missed")
+        )
+        lines.append(f"| {label} | {p.cells()} | {verdict} |")
     return "\n".join(lines) + "\n"
 
 

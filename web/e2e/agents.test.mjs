@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import {
+  inSession,
   answerPending,
   withBrowser,
   openAgent,
@@ -68,10 +69,8 @@ test("get or create, history with scores, preferences and archive", async () => 
 });
 
 test("readable on a phone: nothing wider than the screen", async () => {
-  const { page } = await newPage({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
-  await signIn(page, "dave");
-  await openAgent(page, "tutor");
-  await startSession(page, "Arithmetic basics");
+  const phone = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true };
+  const { page } = await inSession(newPage, "dave", "tutor", "Arithmetic basics", phone);
   await answerPending(page);
   await answerPending(page);
   for (const where of ["session", "list"]) {

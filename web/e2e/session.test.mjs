@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import {
+  inSession,
   answerPending,
   cuttableProxy,
   withBrowser,
@@ -73,10 +74,7 @@ test("a whole session, reloaded in the middle, resumes at the pending widget", a
 });
 
 test("a refused answer shows the reasons and changes nothing", async () => {
-  const { page } = await newPage();
-  await signIn(page, "alice");
-  await openAgent(page, "coach");
-  await startSession(page, "Arithmetic basics");
+  const { page } = await inSession(newPage, "alice", "coach", "Arithmetic basics");
   await answerPending(page);
   assert.equal(await pendingPrompt(page), "What is 144 ÷ 12?");
   const before = await transcript(page);

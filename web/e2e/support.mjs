@@ -104,6 +104,16 @@ export async function openAgent(page, type) {
   return decodeURIComponent(page.url().split("#/agents/")[1]);
 }
 
+/** A new page signed in as `user`, on their agent of `type`, in a fresh session of the
+ * template titled `template`; returns its `{ context, page }`. */
+export async function inSession(newPage, user, type, template, options) {
+  const opened = await newPage(options);
+  await signIn(opened.page, user);
+  await openAgent(opened.page, type);
+  await startSession(opened.page, template);
+  return opened;
+}
+
 export async function startSession(page, templateTitle) {
   const option = page.locator("#template option", { hasText: templateTitle });
   await page.getByLabel("What to do").selectOption(await option.getAttribute("value"));
@@ -142,12 +152,13 @@ export async function answerPending(page, override = {}, { expectAnswer = true }
     throw new Error(`no widget to answer (found ${kind})`);
   }
   if (!expectAnswer) return prompt;
-  // Settled once the log has streamed back the answer and what follows it: the next widget
-  // or the end of the session.
+  // Settled once the next widget (or the end) shows and the streamed transcript has caught up
+  // with the answer's log position.
   await page.waitForFunction(
     (id) =>
       !document.querySelector(`.widget[data-tool-call-id="${id}"]`) &&
-      document.querySelector(".widget, .session-end") !== null,
+      document.querySelector(".widget, .session-end") !== null &&
+      document.querySelector(".session[data-caught-up=true]") !== null,
     asked,
   );
   return prompt;

@@ -3,13 +3,11 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import {
+  inSession,
   answerPending,
   withBrowser,
-  openAgent,
   pendingPrompt,
   screenshot,
-  signIn,
-  startSession,
 } from "./support.mjs";
 
 const newPage = withBrowser();
@@ -17,10 +15,7 @@ const newPage = withBrowser();
 const ADD = "def add(a, b):\n    return a + b\n";
 
 test("multiple choice and code editor work from the keyboard alone", async () => {
-  const { page } = await newPage();
-  await signIn(page, "bob");
-  await openAgent(page, "researcher");
-  await startSession(page, "Python basics");
+  const { page } = await inSession(newPage, "bob", "researcher", "Python basics");
 
   // The first option has the focus; arrows choose, Enter answers.
   assert.equal(await pendingPrompt(page), "What does Python show for `type(3 / 2)`?");
@@ -64,10 +59,7 @@ test("multiple choice and code editor work from the keyboard alone", async () =>
 });
 
 test("free text is answered with Enter and its limits are shown", async () => {
-  const { page } = await newPage();
-  await signIn(page, "bob");
-  await openAgent(page, "tutor");
-  await startSession(page, "Arithmetic basics");
+  const { page } = await inSession(newPage, "bob", "tutor", "Arithmetic basics");
   await answerPending(page);
   assert.equal(await page.locator(".widget").getAttribute("data-widget"), "free_text");
   assert.equal(await page.evaluate(() => document.activeElement?.tagName), "INPUT");

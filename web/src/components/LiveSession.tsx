@@ -35,8 +35,12 @@ export function LiveSession({
   const [refusal, setRefusal] = useState<{ toolCallId: string; reasons: string[] } | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
+  // A write's answer is the aggregate's own state at its log position: its next widget can
+  // show at once, until the streamed transcript has caught up with that position.
+  const [ahead, setAhead] = useState<{ position: number; pending: ClientAction | null } | null>(null);
   const shownAt = useRef(performance.now());
-  const pending = transcript.pending;
+  const pending =
+    ahead && ahead.position > transcript.lastPosition ? ahead.pending : transcript.pending;
 
   useEffect(() => {
     shownAt.current = performance.now();
@@ -49,7 +53,8 @@ export function LiveSession({
     setBusy(true);
     setError(null);
     try {
-      await api.respond(agentId, action, response, performance.now() - shownAt.current);
+      const state = await api.respond(agentId, action, response, performance.now() - shownAt.current);
+      setAhead({ position: state.position, pending: state.session?.pending_action ?? null });
       setRefusal(null);
     } catch (failure) {
       if (failure instanceof ApiError && failure.problem.code === "invalid_response") {
@@ -71,7 +76,12 @@ export function LiveSession({
   };
 
   return (
-    <article class="session" aria-labelledby="session-title" data-session-id={sessionId}>
+    <article
+      class="session"
+      aria-labelledby="session-title"
+      data-session-id={sessionId}
+      data-caught-up={String(!ahead || transcript.lastPosition >= ahead.position)}
+    >
       <header class="session-header">
         <h2 id="session-title">Current session</h2>
         <span class={`connection ${connection}`} role="status" data-connection={connection}>
