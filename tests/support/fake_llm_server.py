@@ -301,9 +301,9 @@ def serving_fake_llm() -> Iterator[FakeLlmServer]:
 @asynccontextmanager
 async def running_fake_llm() -> AsyncIterator[FakeLlmServer]:
     """``serving_fake_llm`` for async tests: starting and stopping stay off their loop."""
-    with ExitStack() as stack:
-        server = await asyncio.to_thread(stack.enter_context, serving_fake_llm())
-        try:
-            yield server
-        finally:
-            await asyncio.to_thread(stack.close)
+    stack = ExitStack()
+    server = await asyncio.to_thread(stack.enter_context, serving_fake_llm())
+    try:
+        yield server
+    finally:
+        await asyncio.to_thread(stack.close)

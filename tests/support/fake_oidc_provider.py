@@ -132,8 +132,8 @@ class FakeOidcProvider:
             return JSONResponse({"error": "invalid_grant"}, status_code=400)
         return JSONResponse(
             {
-                "access_token": self._sign(grant, aud="account", typ="Bearer"),
-                "id_token": self._sign(grant, aud=grant.client_id, typ="ID"),
+                "access_token": self.token(grant.user, grant.client_id),
+                "id_token": self._sign(grant.user, grant.client_id, aud=grant.client_id, typ="ID"),
                 "token_type": "Bearer",
                 "expires_in": 300,
             },
@@ -144,17 +144,21 @@ class FakeOidcProvider:
         jwk = jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key(), as_dict=True)
         return JSONResponse({"keys": [{**jwk, "kid": KID, "use": "sig", "alg": "RS256"}]})
 
-    def _sign(self, grant: _Grant, *, aud: str, typ: str) -> str:
+    def token(self, user: str, client_id: str) -> str:
+        """The access token a sign-in of ``user`` at ``client_id`` ends with."""
+        return self._sign(user, client_id, aud="account", typ="Bearer")
+
+    def _sign(self, user: str, client_id: str, *, aud: str, typ: str) -> str:
         now = int(time.time())
         claims: dict[str, Any] = {
             "iss": self.issuer,
-            "sub": f"sub-{grant.user}",
+            "sub": f"sub-{user}",
             "aud": aud,
-            "azp": grant.client_id,
+            "azp": client_id,
             "typ": typ,
             "iat": now,
             "exp": now + 300,
-            "preferred_username": grant.user,
+            "preferred_username": user,
             "realm_access": {"roles": ["user"]},
         }
         return jwt.encode(claims, self.key, algorithm="RS256", headers={"kid": KID})

@@ -1,4 +1,4 @@
-// An LLM-driven session (the scripted model of tests/integration/test_web_llm.py): the tool
+// An LLM-driven session (the scripted model of tests/integration/test_web_production.py): the tool
 // activity and the widget from the model, then its answer streamed in while you watch.
 import assert from "node:assert/strict";
 import { test } from "node:test";
