@@ -11,7 +11,8 @@ import asyncio
 import contextlib
 import logging
 import os
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import ray
 from pydantic import BaseModel, ConfigDict
@@ -33,6 +34,7 @@ from projections.projector import PoisonEvent, Projector
 
 log = logging.getLogger(__name__)
 FOLLOW_RETRY_MAX_WAIT_S = 10.0
+T = TypeVar("T")
 
 
 class ProjectorConfig(BaseModel):
@@ -121,21 +123,20 @@ class ProjectorClient:
         return self._handle
 
     async def status(self) -> ProjectionStatus:
-        status: ProjectionStatus = await self._call("status")
-        return status
+        return await self._call(lambda projector: projector.status.remote())
 
     async def wait_for_position(self, position: int, timeout_s: float) -> bool:
         """Read-your-writes: True once the read model has applied ``position``."""
-        reached: bool = await self._call("wait_for_position", position, timeout_s)
-        return reached
+        return await self._call(
+            lambda projector: projector.wait_for_position.remote(position, timeout_s)
+        )
 
     async def rebuild(self) -> int:
-        checkpoint: int = await self._call("rebuild")
-        return checkpoint
+        return await self._call(lambda projector: projector.rebuild.remote())
 
-    async def _call(self, method: str, *args: Any) -> Any:
+    async def _call(self, call: Callable[[ActorHandle[Any]], Awaitable[T]]) -> T:
         return await call_through_restarts(
-            lambda: self.handle, method, *args, timeout_s=self._settings.actor_retry_timeout_s
+            lambda: self.handle, call, timeout_s=self._settings.actor_retry_timeout_s
         )
 
 

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from ray.actor import ActorHandle
 from ray.exceptions import RayActorError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
+T = TypeVar("T")
+
 
 async def call_through_restarts(
-    handle: Callable[[], ActorHandle[Any]], method: str, *args: Any, timeout_s: float
-) -> Any:
-    """Call ``method`` until the actor answers or ``timeout_s`` passes.
+    handle: Callable[[], ActorHandle[Any]],
+    call: Callable[[ActorHandle[Any]], Awaitable[T]],
+    *,
+    timeout_s: float,
+) -> T:
+    """``call(actor)`` until the actor answers or ``timeout_s`` passes.
 
     Only actor failures (died, restarting, unreachable) are retried; an error the method itself
     raises reaches the caller at once. Retrying is safe because every actor method called this
@@ -26,5 +31,5 @@ async def call_through_restarts(
         reraise=True,
     ):
         with attempt:
-            return await getattr(handle(), method).remote(*args)
+            return await call(handle())
     raise AssertionError("unreachable: AsyncRetrying reraises")  # pragma: no cover

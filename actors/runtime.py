@@ -1,26 +1,26 @@
-"""The caller's side of the write path: route each command to its agent's host actor.
+"""The caller's side of the write path: send each use case to its agent's host actor.
 
-Used by Serve replicas, scripts and tests alike. Hosts are created on first use
-(get-if-exists, detached, restarted forever). When a host dies mid-call the caller retries the
-same command, with the same command id, until the restarted host answers: the activation
-recognises a command it already applied, so a retry never acts twice.
+Used by Serve replicas, the sweeper, scripts and tests alike. Hosts are created on first use
+(get-if-exists, detached, restarted forever). When a host dies mid-call the caller sends the
+same request again, with the same command id, until the restarted host answers: the
+activation recognises a command it already applied, so a retry never acts twice.
 """
 
 from __future__ import annotations
 
-from typing import Any
-from uuid import UUID, uuid4
+from typing import Any, TypeVar, overload
 
 from ray.actor import ActorHandle
 
-from actors.agent_host import AgentHost, Drive, EphemeralBatch, HostConfig, HostInfo
+from actors.agent_host import AgentHost, HostInfo
 from actors.placement import dedicated_name, host_index, host_name
 from actors.restarts import call_through_restarts
 from actors.settings import Settings
-from domain.commands import Command, CommandResult, StartSession
-from domain.session import ClientResponse
-from domain.state import AgentState
-from execution.executor import Outcome
+from application.bootstrap import HostConfig
+from application.use_case import UseCase
+from domain.commands import Command, CommandResult
+
+R = TypeVar("R")
 
 
 def host_config(settings: Settings) -> HostConfig:
@@ -53,57 +53,27 @@ class AgentRuntime:
         self._config = host_config(settings)
         self._handles: dict[str, ActorHandle[Any]] = {}
 
-    async def execute(self, command: Command) -> CommandResult:
-        result: CommandResult = await self._call(command.agent_id, "execute", command)
-        return result
+    @overload
+    async def handle(self, request: Command) -> CommandResult: ...
 
-    async def agent_state(self, agent_id: str) -> AgentState | None:
-        """Strongly consistent read through the agent's activation (not the read model)."""
-        state: AgentState | None = await self._call(agent_id, "agent_state", agent_id)
-        return state
+    @overload
+    async def handle(self, request: UseCase[R]) -> R: ...
 
-    async def start_session(self, command: StartSession) -> CommandResult:
-        """Start a session the executor can drive (a default template when no LLM is set)."""
-        result: CommandResult = await self._call(command.agent_id, "start_session", command)
-        return result
-
-    async def start_and_drive(self, command: StartSession) -> Drive:
-        """Start a session and drive it to rest, in one actor call (the API's hot path)."""
-        drive: Drive = await self._call(command.agent_id, "start_and_drive", command)
-        return drive
-
-    async def respond_and_drive(
-        self, agent_id: str, response: ClientResponse, command_id: UUID | None = None
-    ) -> Drive:
-        """Answer the widget and drive the session to rest, in one actor call."""
-        drive: Drive = await self._call(
-            agent_id, "respond_and_drive", agent_id, response, command_id or uuid4()
+    async def handle(self, request: Command | UseCase[Any]) -> Any:
+        """Answer ``request`` on its agent's host: the one call path of every use case."""
+        return await call_through_restarts(
+            lambda: self.host_for(request.agent_id),
+            lambda host: host.handle.remote(request),
+            timeout_s=self._settings.actor_retry_timeout_s,
         )
-        return drive
-
-    async def advance(self, agent_id: str) -> Outcome:
-        """Drive the agent's session until it rests (waits on the user or ends)."""
-        outcome: Outcome = await self._call(agent_id, "advance", agent_id)
-        return outcome
-
-    async def respond(
-        self, agent_id: str, response: ClientResponse, command_id: UUID | None = None
-    ) -> CommandResult:
-        """Record the user's answer; the id is fixed before the first attempt, so a retry
-        through a host restart is recognised, not applied twice."""
-        result: CommandResult = await self._call(
-            agent_id, "respond", agent_id, response, command_id or uuid4()
-        )
-        return result
-
-    async def ephemeral_since(self, agent_id: str, after: int) -> EphemeralBatch:
-        """Token deltas and tool progress of the agent's current drive, after ``after``."""
-        batch: EphemeralBatch = await self._call(agent_id, "ephemeral_since", agent_id, after)
-        return batch
 
     async def host_info(self, agent_id: str) -> HostInfo:
         """Which process and node serve the agent now (retried while its host restarts)."""
-        info: HostInfo = await self._call(agent_id, "info")
+        info: HostInfo = await call_through_restarts(
+            lambda: self.host_for(agent_id),
+            lambda host: host.info.remote(),
+            timeout_s=self._settings.actor_retry_timeout_s,
+        )
         return info
 
     def host_for(self, agent_id: str) -> ActorHandle[Any]:
@@ -121,11 +91,3 @@ class AgentRuntime:
             handle = AgentHost.options(**options).remote(self._config)  # type: ignore[attr-defined]
             self._handles[name] = handle
         return handle
-
-    async def _call(self, agent_id: str, method: str, *args: Any) -> Any:
-        return await call_through_restarts(
-            lambda: self.host_for(agent_id),
-            method,
-            *args,
-            timeout_s=self._settings.actor_retry_timeout_s,
-        )

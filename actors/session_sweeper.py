@@ -21,6 +21,7 @@ from ray.actor import ActorHandle
 from actors.placement import SWEEPER_NAME
 from actors.runtime import AgentRuntime
 from actors.settings import Settings
+from application.use_cases import DriveSession
 from execution.executor import Outcome
 from projections.factory import open_read_model
 from projections.store import ReadModelStore
@@ -47,7 +48,7 @@ async def sweep_sessions(read_model: ReadModelStore, runtime: AgentRuntime) -> S
     async def advance(agent_id: str) -> None:
         async with limit:
             try:
-                outcome: Outcome | str = await runtime.advance(agent_id)
+                outcome: Outcome | str = await runtime.handle(DriveSession(agent_id=agent_id))
             except Exception:  # one agent's failure must not stop the sweep
                 log.warning("sweep: agent %s could not advance", agent_id, exc_info=True)
                 outcome = FAILED

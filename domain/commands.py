@@ -14,6 +14,7 @@ from uuid import UUID, uuid4, uuid5
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
+from domain.access import Caller, Permission, authorize
 from domain.agent import Agent
 from domain.enums import AgentType, AssignmentRole, ControlMode, SessionType
 from domain.errors import InvalidCommand
@@ -29,8 +30,24 @@ class Command(BaseModel):
     may_create: ClassVar[bool] = False
     """Whether the command may run on an agent whose stream does not exist yet."""
 
+    permission: ClassVar[Permission] = Permission.ACT
+    """What the caller must be allowed to do on the agent for the command to run."""
+
     command_id: UUID = Field(default_factory=uuid4)
     agent_id: str = Field(min_length=1)
+    caller: Caller | None = None
+    """Who sent it; None for the system's own steps (the executor, the sweeper)."""
+
+    def decide(self, agent: Agent, now: datetime) -> None:
+        """Check the caller's access to the agent as it stands, then apply the command."""
+        self.authorize(agent)
+        self.apply(agent, now)
+
+    def authorize(self, agent: Agent) -> None:
+        """Refuse a caller who may not do this to ``agent`` (the system's own steps may)."""
+        if self.caller is not None and (agent.exists or not self.may_create):
+            state = agent.state if agent.exists else None
+            authorize(state, self.agent_id, self.caller, self.permission)
 
     def apply(self, agent: Agent, now: datetime) -> None:
         """Run the domain method(s); raise DomainError to refuse."""

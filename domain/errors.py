@@ -18,7 +18,15 @@ class InvalidCommand(DomainError):
 
 
 class AgentNotFound(DomainError):
+    """No such agent, or one the caller may not see: the same refusal either way."""
+
     code = "agent_not_found"
+
+
+class AccessDenied(DomainError):
+    """The caller may see the agent but its role may not do this (an observer acting)."""
+
+    code = "forbidden"
 
 
 class AgentAlreadyExists(DomainError):

@@ -6,6 +6,7 @@ Nothing else changes state, so replaying a stream always rebuilds exactly what c
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -35,7 +36,7 @@ from domain.value_object import ValueObject
 
 DEFAULT_MAX_HISTORY_SIZE = 50
 
-_V = TypeVar("_V", bound=ValueObject)
+_E = TypeVar("_E", bound=DomainEvent)
 
 
 class AgentState(ValueObject):
@@ -82,15 +83,19 @@ class AgentState(ValueObject):
 
 def evolve(state: AgentState | None, event: DomainEvent) -> AgentState:
     if isinstance(event, AgentCreated):
-        return _created(event)
+        return _on_agent_created(event)
     if state is None:
         raise CorruptStream(f"{event.event_type} for agent {event.agent_id} before its creation")
-    changes = _changes(state, event)
-    changes["updated_at"] = event.occurred_at
-    return state.model_copy(update=changes)
+    rule = _RULES.get(type(event))
+    if rule is None:
+        raise TypeError(f"evolve has no rule for {type(event).__name__}")
+    return rule(state, event)
 
 
-def _created(event: AgentCreated) -> AgentState:
+# ---------------------------------------------------------------------- one rule per event
+
+
+def _on_agent_created(event: AgentCreated) -> AgentState:
     owner = AgentAssignment(
         user_id=event.owner_user_id,
         role=AssignmentRole.PRIMARY,
@@ -111,135 +116,186 @@ def _created(event: AgentCreated) -> AgentState:
     )
 
 
+def _on_agent_archived(state: AgentState, event: AgentArchived) -> AgentState:
+    return state.replace(
+        status=AgentStatus.ARCHIVED,
+        archived_at=event.occurred_at,
+        archive_reason=event.reason,
+        updated_at=event.occurred_at,
+    )
+
+
+def _on_user_assigned(state: AgentState, event: UserAssignedToAgent) -> AgentState:
+    assignment = AgentAssignment(
+        user_id=event.user_id,
+        role=event.role,
+        assigned_by=event.assigned_by,
+        assigned_at=event.occurred_at,
+    )
+    return state.replace(assignments=(*state.assignments, assignment), updated_at=event.occurred_at)
+
+
+def _on_preferences_updated(state: AgentState, event: AgentPreferencesUpdated) -> AgentState:
+    return state.replace(preferences=dict(event.preferences), updated_at=event.occurred_at)
+
+
+def _on_session_started(state: AgentState, event: SessionStarted) -> AgentState:
+    started = Session(
+        session_id=event.session_id,
+        conversation_id=event.conversation_id,
+        session_type=event.session_type,
+        control_mode=event.control_mode,
+        status=SessionStatus.ACTIVE,
+        system_prompt=event.system_prompt,
+        config=event.config,
+        started_at=event.occurred_at,
+    )
+    return state.replace(
+        active_session=started,
+        execution_state=None,
+        total_sessions=state.total_sessions + 1,
+        last_interaction_at=event.occurred_at,
+        updated_at=event.occurred_at,
+    )
+
+
+def _on_messages_recorded(state: AgentState, event: SessionMessagesRecorded) -> AgentState:
+    session = _session_of(state, event)
+    recorded = session.replace(transcript=(*session.transcript, *event.messages))
+    return state.replace(active_session=recorded, updated_at=event.occurred_at)
+
+
+def _on_client_action_requested(state: AgentState, event: ClientActionRequested) -> AgentState:
+    session = _session_of(state, event)
+    item = SessionItem(
+        item_id=event.item_id,
+        sequence=len(session.items) + 1,
+        agent_prompt=str(event.action.props.get("prompt", "")),
+        client_action=event.action,
+        started_at=event.occurred_at,
+    )
+    awaiting = session.replace(
+        pending_action=event.action,
+        status=SessionStatus.AWAITING_CLIENT_ACTION,
+        items=(*session.items, item),
+    )
+    return state.replace(active_session=awaiting, updated_at=event.occurred_at)
+
+
+def _on_execution_suspended(state: AgentState, event: ExecutionSuspended) -> AgentState:
+    return state.replace(execution_state=event.execution_state, updated_at=event.occurred_at)
+
+
+def _on_client_response_received(state: AgentState, event: ClientResponseReceived) -> AgentState:
+    session = _session_of(state, event)
+    response = event.response
+    items = tuple(
+        item.replace(
+            user_response=response.response,
+            response_time_ms=response.response_time_ms,
+            evaluation=event.evaluation,
+            completed_at=event.occurred_at,
+        )
+        if item.client_action is not None
+        and item.client_action.tool_call_id == response.tool_call_id
+        and item.completed_at is None
+        else item
+        for item in session.items
+    )
+    answered = session.replace(pending_action=None, status=SessionStatus.ACTIVE, items=items)
+    return state.replace(
+        active_session=answered,
+        total_interactions=state.total_interactions + 1,
+        last_interaction_at=event.occurred_at,
+        updated_at=event.occurred_at,
+    )
+
+
+def _on_execution_resumed(state: AgentState, event: ExecutionResumed) -> AgentState:
+    return state.replace(execution_state=None, updated_at=event.occurred_at)
+
+
+def _on_session_completed(state: AgentState, event: SessionCompleted) -> AgentState:
+    session = _session_of(state, event)
+    ended = _ended(session, SessionStatus.COMPLETED, event.occurred_at, event.reason, event.summary)
+    scored_sessions, score_total = _score_metrics(state, event.summary)
+    return state.replace(
+        active_session=None,
+        execution_state=None,
+        session_history=_history_with(state, ended),
+        successful_completions=state.successful_completions + 1,
+        scored_sessions=scored_sessions,
+        score_total=score_total,
+        updated_at=event.occurred_at,
+    )
+
+
+def _on_session_terminated(state: AgentState, event: SessionTerminated) -> AgentState:
+    session = _session_of(state, event)
+    status = SessionStatus(event.final_status)
+    ended = _ended(session, status, event.occurred_at, event.reason, None)
+    return state.replace(
+        active_session=None,
+        execution_state=None,
+        session_history=_history_with(state, ended),
+        updated_at=event.occurred_at,
+    )
+
+
+def _rule(
+    event_class: type[_E], rule: Callable[[AgentState, _E], AgentState]
+) -> tuple[type[DomainEvent], Callable[[AgentState, Any], AgentState]]:
+    """A table entry; mypy checks that the rule takes the event class it is filed under."""
+    return event_class, rule
+
+
+_RULES: dict[type[DomainEvent], Callable[[AgentState, Any], AgentState]] = dict(
+    [
+        _rule(AgentArchived, _on_agent_archived),
+        _rule(UserAssignedToAgent, _on_user_assigned),
+        _rule(AgentPreferencesUpdated, _on_preferences_updated),
+        _rule(SessionStarted, _on_session_started),
+        _rule(SessionMessagesRecorded, _on_messages_recorded),
+        _rule(ClientActionRequested, _on_client_action_requested),
+        _rule(ExecutionSuspended, _on_execution_suspended),
+        _rule(ClientResponseReceived, _on_client_response_received),
+        _rule(ExecutionResumed, _on_execution_resumed),
+        _rule(SessionCompleted, _on_session_completed),
+        _rule(SessionTerminated, _on_session_terminated),
+    ]
+)
+"""Rules copy via ``replace``: names checked when run (typing them would repeat each field list)."""
+
+
+# ---------------------------------------------------------------------- helpers
+
+
 def _session_of(state: AgentState, event: DomainEvent) -> Session:
     if state.active_session is None:
         raise CorruptStream(f"{event.event_type} for agent {state.id} without an active session")
     return state.active_session
 
 
-def _changes(state: AgentState, event: DomainEvent) -> dict[str, Any]:
-    match event:
-        case AgentArchived(reason=reason, occurred_at=at):
-            return {"status": AgentStatus.ARCHIVED, "archived_at": at, "archive_reason": reason}
-        case UserAssignedToAgent():
-            assignment = AgentAssignment(
-                user_id=event.user_id,
-                role=event.role,
-                assigned_by=event.assigned_by,
-                assigned_at=event.occurred_at,
-            )
-            return {"assignments": (*state.assignments, assignment)}
-        case AgentPreferencesUpdated(preferences=preferences):
-            return {"preferences": dict(preferences)}
-        case SessionStarted():
-            started = Session(
-                session_id=event.session_id,
-                conversation_id=event.conversation_id,
-                session_type=event.session_type,
-                control_mode=event.control_mode,
-                status=SessionStatus.ACTIVE,
-                system_prompt=event.system_prompt,
-                config=event.config,
-                started_at=event.occurred_at,
-            )
-            return {
-                "active_session": started,
-                "execution_state": None,
-                "total_sessions": state.total_sessions + 1,
-                "last_interaction_at": event.occurred_at,
-            }
-        case SessionMessagesRecorded(messages=messages):
-            session = _session_of(state, event)
-            return {"active_session": _update(session, transcript=(*session.transcript, *messages))}
-        case ClientActionRequested(action=action):
-            session = _session_of(state, event)
-            item = SessionItem(
-                item_id=event.item_id,
-                sequence=len(session.items) + 1,
-                agent_prompt=str(action.props.get("prompt", "")),
-                client_action=action,
-                started_at=event.occurred_at,
-            )
-            awaiting = _update(
-                session,
-                pending_action=action,
-                status=SessionStatus.AWAITING_CLIENT_ACTION,
-                items=(*session.items, item),
-            )
-            return {"active_session": awaiting}
-        case ExecutionSuspended(execution_state=execution_state):
-            return {"execution_state": execution_state}
-        case ClientResponseReceived(response=response, evaluation=evaluation):
-            session = _session_of(state, event)
-            items = tuple(
-                _update(
-                    item,
-                    user_response=response.response,
-                    response_time_ms=response.response_time_ms,
-                    evaluation=evaluation,
-                    completed_at=event.occurred_at,
-                )
-                if item.client_action is not None
-                and item.client_action.tool_call_id == response.tool_call_id
-                and item.completed_at is None
-                else item
-                for item in session.items
-            )
-            answered = _update(
-                session, pending_action=None, status=SessionStatus.ACTIVE, items=items
-            )
-            return {
-                "active_session": answered,
-                "total_interactions": state.total_interactions + 1,
-                "last_interaction_at": event.occurred_at,
-            }
-        case ExecutionResumed():
-            return {"execution_state": None}
-        case SessionCompleted(reason=reason, summary=summary, occurred_at=at):
-            session = _session_of(state, event)
-            ended = _end(session, SessionStatus.COMPLETED, at, reason, summary)
-            return {
-                **_archive_session(state, ended),
-                "successful_completions": state.successful_completions + 1,
-                **_scored(state.scored_sessions, state.score_total, summary),
-            }
-        case SessionTerminated(reason=reason, final_status=final_status, occurred_at=at):
-            session = _session_of(state, event)
-            ended = _end(session, SessionStatus(final_status), at, reason, None)
-            return _archive_session(state, ended)
-    raise TypeError(f"evolve has no rule for {type(event).__name__}")
-
-
-def _scored(sessions: int, total: float, summary: dict[str, Any] | None) -> dict[str, Any]:
-    """Metrics of a completed session's score (nothing when its summary has none)."""
-    score = session_score(summary)
-    if score is None:
-        return {}
-    return {"scored_sessions": sessions + 1, "score_total": total + score}
-
-
-def _update(value: _V, **changes: Any) -> _V:
-    return value.model_copy(update=changes)
-
-
-def _end(
+def _ended(
     session: Session,
     status: SessionStatus,
     at: datetime,
     reason: str,
     summary: dict[str, Any] | None,
 ) -> Session:
-    return _update(
-        session,
-        status=status,
-        pending_action=None,
-        ended_at=at,
-        end_reason=reason,
-        summary=summary,
+    return session.replace(
+        status=status, pending_action=None, ended_at=at, end_reason=reason, summary=summary
     )
 
 
-def _archive_session(state: AgentState, ended: Session) -> dict[str, Any]:
+def _history_with(state: AgentState, ended: Session) -> tuple[Session, ...]:
     """The ended session joins the history; the oldest ones fall off past the bound."""
-    history = (*state.session_history, ended)[-state.max_history_size :]
-    return {"active_session": None, "execution_state": None, "session_history": history}
+    return (*state.session_history, ended)[-state.max_history_size :]
+
+
+def _score_metrics(state: AgentState, summary: dict[str, Any] | None) -> tuple[int, float]:
+    """(scored sessions, score total) counting a completed session's score, if it has one."""
+    score = session_score(summary)
+    if score is None:
+        return state.scored_sessions, state.score_total
+    return state.scored_sessions + 1, state.score_total + score

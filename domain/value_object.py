@@ -19,3 +19,13 @@ class ValueObject(BaseModel):
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         return cls.model_validate(data)
+
+    def replace(self, **changes: object) -> Self:
+        """A copy with ``changes``; a name that is not a field raises ``TypeError`` (a bare
+        ``model_copy(update=)`` would store it silently). Values are not re-validated: this runs
+        on every event folded, so callers pass values of the field's type."""
+        fields = type(self).__pydantic_fields__  # model_fields, minus the property's cost
+        for name in changes:
+            if name not in fields:
+                raise TypeError(f"{type(self).__name__} has no field {name!r}")
+        return self.model_copy(update=changes)

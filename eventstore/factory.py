@@ -1,6 +1,9 @@
 """Open the event store a URL names: the one setting that picks an adapter.
 
 Adapters are imported only when chosen, so a deployment needs only its own store's client.
+``memory://<name>`` opens the in-memory store on the process-wide log called ``<name>`` (the
+rest of the URL, whatever it holds): the same name opens the same log anywhere in the process,
+so an API and the test driving it share their events; nothing is kept after the process.
 """
 
 from __future__ import annotations
@@ -24,6 +27,14 @@ def sqlite_path(url: str) -> str:
     return url[len(prefix) :]
 
 
+def memory_name(url: str) -> str:
+    """``memory://tests`` -> ``tests``, the name of the in-process log."""
+    prefix = "memory://"
+    if not url.startswith(prefix) or len(url) == len(prefix):
+        raise ValueError(f"expected memory://<name>, got {url!r}")
+    return url[len(prefix) :]
+
+
 def split_postgres_url(url: str, default_schema: str = DEFAULT_POSTGRES_SCHEMA) -> tuple[str, str]:
     """Take our ``schema`` query parameter out of a libpq URL (libpq would reject it)."""
     parts = urlsplit(url)
@@ -34,8 +45,12 @@ def split_postgres_url(url: str, default_schema: str = DEFAULT_POSTGRES_SCHEMA) 
 
 
 async def open_event_store(url: str) -> EventStore:
-    """The adapter for ``url``'s scheme: sqlite, postgresql/postgres, kurrentdb/esdb."""
+    """The adapter for ``url``'s scheme: sqlite, postgresql/postgres, kurrentdb/esdb, memory."""
     scheme = urlsplit(url).scheme
+    if scheme == "memory":
+        from eventstore.memory import InMemoryEventStore, named_log
+
+        return await InMemoryEventStore.open(named_log(memory_name(url)))
     if scheme == "sqlite":
         from eventstore.sqlite import SQLiteEventStore
 
@@ -51,5 +66,5 @@ async def open_event_store(url: str) -> EventStore:
         return await KurrentDBEventStore.open(url)
     raise ValueError(
         f"unsupported event store URL scheme {scheme!r} in {url!r}: use sqlite:///path.db, "
-        "postgresql://..., kurrentdb://... or esdb://... (or their +discover forms)"
+        "postgresql://..., kurrentdb://..., esdb://... (or their +discover forms) or memory://name"
     )

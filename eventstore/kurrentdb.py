@@ -1,58 +1,8 @@
-"""KurrentDB (EventStoreDB) event store, on kurrentdbclient's AsyncKurrentDBClient.
+"""KurrentDB (EventStoreDB) event store, on kurrentdbclient's ``AsyncKurrentDBClient``.
 
-Why kurrentdbclient and not esdbclient: docs/decisions/0001-kurrentdbclient.md. The URL is
-the client's own connection string (kurrentdb://, kurrentdb+discover://, esdb://,
-esdb+discover://), so TLS, credentials and node preference are set there, and so are
-DefaultDeadline (seconds a write may take; unset, it may wait indefinitely) and
-KeepAliveInterval/KeepAliveTimeout, which production URLs should set.
-
-Versions. Our version n (1-based) is KurrentDB stream position n - 1; an absent stream has
-version 0, the client's ``StreamState.NO_STREAM``.
-
-Positions. ``RecordedEvent.position`` is the event's commit position, which is unique per event:
-events appended over gRPC are implicitly committed, and the server reports each one at its own
-log position (commit == prepare; KurrentDB's AllReader builds ``CommitEventRecord(eventRecord,
-prepare.LogPosition)``), which is why kurrentdbclient documents that "each commit position is
-occupied by only one recorded event" and reads $all from ``Position(commit, prepare=commit)``
-(kurrentdbclient/streams.py ``_construct_read_request``). Only explicit transactions of the
-retired TCP API shared one commit position among several events. Reading $all forwards from a
-position includes the event there, so read_all drops it; the catch-up subscription starts after
-it. A position given back to read_all/subscribe_all must be 0 or one this store returned: the
-server refuses positions where no event starts.
-
-Envelope. Event type = CloudEvents type; data = the JSON of ``data`` (content type
-application/json); metadata = JSON ``{"source", "subject", "time"}`` with an offset-aware ISO
-8601 time (string values only, as the server wants); event id = our UUID.
-
-Expected versions and idempotence. An exact version (and NO_STREAM, which is exact 0) goes to
-the server, whose check is exact: a mismatch fails, and a batch whose ids sit at the positions
-after the expected one is recognised as a retry and not written again (IndexWriter.CheckCommit).
-ANY and EXISTS never reach the server as such, because for them its duplicate check is only a
-bounded in-memory cache of recent ids, so a retry of an old batch would be written twice. For
-those, and after a refused exact append, the adapter reads the whole stream: a batch stored
-there in order at consecutive versions returns its last version and that event's position, any
-other overlap raises DuplicateEventId, and otherwise the condition is checked against the version
-read and the batch appended at exactly that version (read again if another writer got in
-between).
-
-What KurrentDB cannot honour cheaply (there is no index by event id):
-- an id already stored in *another* stream is not detected: the batch is written
-  (``detects_cross_stream_duplicate_ids`` is False);
-- an exact-version append at the stream's current version is not checked against ids stored
-  earlier in the same stream;
-- ANY/EXISTS appends and refused appends cost one read of the whole stream.
-
-Global log. read_all, last_position and subscribe_all filter on the server by stream name: no
-system streams (``$...``, which hold projections' links, stream metadata and statistics) and no
-snapshot streams. Events of system types written into other streams (``$streamDeleted``,
-projections' ``$>`` links) are dropped on the client (last_position may name one; read_all
-then skips it). Every other event in the database must be
-an envelope written by this adapter: a foreign one raises rather than being skipped silently.
-
-Snapshots. The snapshot of stream S is the last event, of type ``agenthost.snapshot.v1`` with
-data ``{"version", "schema", "state"}``, of stream ``snapshot-S``: the part before the first
-dash is KurrentDB's category, so all snapshots share the category ``snapshot`` (streams named
-``snapshot-...`` are reserved for them), and ``$maxCount: 1`` lets the server drop older ones.
+The ``EventStore`` adapter for deployments that keep their log in KurrentDB. How versions,
+positions, the envelope, idempotent appends, the global log and snapshots map onto it, and
+what it cannot honour cheaply: docs/stores.md#kurrentdb-event-store.
 """
 
 from __future__ import annotations
@@ -77,7 +27,7 @@ from kurrentdbclient.exceptions import (
 )
 from kurrentdbclient.streams import AsyncReadResponse
 
-from eventstore import json_data
+from eventstore import canonical_json
 from eventstore.port import (
     AppendResult,
     DuplicateEventId,
@@ -329,8 +279,8 @@ def to_kurrent_event(event: NewEvent) -> KurrentNewEvent:
     metadata = {"source": event.source, "subject": event.subject, "time": event.time.isoformat()}
     return KurrentNewEvent(
         type=event.type,
-        data=json_data.dumps(event.data).encode(),
-        metadata=json_data.dumps(metadata).encode(),
+        data=canonical_json.dumps(event.data).encode(),
+        metadata=canonical_json.dumps(metadata).encode(),
         content_type=CONTENT_TYPE,
         id=event.id,
     )
@@ -393,7 +343,7 @@ def snapshot_to_kurrent(snapshot: Snapshot) -> KurrentNewEvent:
         "state": dict(snapshot.state),
     }
     return KurrentNewEvent(
-        type=SNAPSHOT_TYPE, data=json_data.dumps(data).encode(), content_type=CONTENT_TYPE
+        type=SNAPSHOT_TYPE, data=canonical_json.dumps(data).encode(), content_type=CONTENT_TYPE
     )
 
 

@@ -1,26 +1,8 @@
 """PostgreSQL event store: the shared log of a multi-node deployment.
 
-Global order. Positions come from an identity column, and sequence values are handed out when
-rows are inserted but become visible when their transaction commits, in whatever order the
-transactions happen to commit. Left alone, a ``read_all`` reader could see position 11 while
-10 is still in flight, resume after 11 and skip 10 forever. So every append starts by taking a
-transaction-level advisory lock (one per schema): positions are allocated and committed one
-append at a time, and PostgreSQL releases the lock only after the commit is visible, so a
-reader that sees a position also sees every lower one that will ever exist. The price: the
-whole log commits one append at a time, so throughput is bounded by how long an append holds
-the lock (two pipelined round trips and the commit's WAL flush, which group commit cannot
-share). The alternative, storing each row's ``pg_current_xact_id()`` (xid8) and letting
-readers stop below ``pg_snapshot_xmin(pg_current_snapshot())``, keeps writers concurrent but
-puts in-flight-transaction reasoning into every reader and holds all of them back behind the
-oldest open transaction in the database; we chose the lock for its simplicity
-(docs/decisions/0002-postgres-global-order.md).
-
-An append is one READ COMMITTED transaction: the lock, then the idempotency and expected-version
-checks (later statements take fresh snapshots, so they see every append committed before the
-lock was granted), the inserts, the lookup of the last one's position, and a ``pg_notify``
-that PostgreSQL delivers at commit.
-Subscriptions LISTEN on a connection of their own and also poll, so a lost notification only
-delays them.
+Appends serialise on a per-schema advisory lock so that ``read_all`` positions become visible
+in order; why, its cost, and how appends and subscriptions work:
+docs/stores.md#postgresql-event-store.
 """
 
 from __future__ import annotations
@@ -37,7 +19,7 @@ from psycopg import AsyncConnection, sql
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool
 
-from eventstore import json_data
+from eventstore import canonical_json
 from eventstore.polling import follow_all
 from eventstore.port import (
     AppendResult,
@@ -161,7 +143,7 @@ class PostgresEventStore(EventStore):
                 event.source,
                 event.subject,
                 _aware(event.time),
-                json_data.dumps(event.data),
+                canonical_json.dumps(event.data),
             )
             for event in batch
         ]
@@ -285,7 +267,7 @@ class PostgresEventStore(EventStore):
             await listener.close()
 
     async def save_snapshot(self, snapshot: Snapshot) -> None:
-        state = json_data.dumps(snapshot.state)
+        state = canonical_json.dumps(snapshot.state)
         with _guard("PostgreSQL snapshot write failed"):
             async with self._pool.connection() as db:
                 await db.execute(

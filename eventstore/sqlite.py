@@ -26,7 +26,7 @@ from uuid import UUID
 
 import aiosqlite
 
-from eventstore import json_data
+from eventstore import canonical_json
 from eventstore.polling import follow_all
 from eventstore.port import (
     AppendResult,
@@ -117,7 +117,7 @@ class SQLiteEventStore(EventStore):
                 event.source,
                 event.subject,
                 _timestamp(event.time),
-                json_data.dumps(event.data),
+                canonical_json.dumps(event.data),
             )
             for event_id, event in zip(ids, batch, strict=True)
         ]
@@ -212,7 +212,7 @@ class SQLiteEventStore(EventStore):
                         snapshot.stream,
                         snapshot.version,
                         snapshot.schema,
-                        json_data.dumps(snapshot.state),
+                        canonical_json.dumps(snapshot.state),
                     ),
                 ),
                 "SQLite snapshot write failed",

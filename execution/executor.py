@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
+from domain.access import Caller
 from domain.commands import (
     Command,
     CommandResult,
@@ -36,8 +37,8 @@ from domain.session import ClientAction, ClientResponse, Session, SessionConfig
 from domain.state import AgentState
 from execution import widgets
 from execution.agent_profiles import profile_of
-from execution.context import llm_context, plain_summary, summary_request
 from execution.llm.port import LlmError, LlmProvider
+from execution.llm_context import llm_context, plain_summary, summary_request
 from execution.llm_steps import (
     AskClient,
     CallLlm,
@@ -62,7 +63,7 @@ MAX_STEPS_PER_ADVANCE = 200
 
 
 class CommandBus(Protocol):
-    """Where commands go: the Ray runtime in production, an in-process host in tests."""
+    """Where the executor's commands go: the application of the host it runs in."""
 
     async def execute(self, command: Command) -> CommandResult: ...
 
@@ -167,7 +168,12 @@ class ProactiveAgentExecutor:
         )
 
     async def respond(
-        self, agent_id: str, response: ClientResponse, *, command_id: uuid.UUID | None = None
+        self,
+        agent_id: str,
+        response: ClientResponse,
+        *,
+        command_id: uuid.UUID | None = None,
+        caller: Caller | None = None,
     ) -> CommandResult:
         """Validate and record the user's answer to the pending widget (``advance`` goes on).
 
@@ -195,6 +201,7 @@ class ProactiveAgentExecutor:
         # (no session, nothing pending, another tool call).
         command = SubmitResponse(
             agent_id=agent_id,
+            caller=caller,
             session_id=session.session_id if session is not None else None,
             response=response,
             evaluation=evaluation,

@@ -75,7 +75,7 @@ class ReadModel(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class AssignmentDto(ReadModel):
+class AssignmentDocument(ReadModel):
     user_id: str
     role: AssignmentRole
     assigned_by: str
@@ -83,7 +83,7 @@ class AssignmentDto(ReadModel):
 
 
 class ActiveSessionSummary(ReadModel):
-    """What an agent list shows of the running session, without loading its SessionView."""
+    """What an agent list shows of the running session, without loading its SessionDocument."""
 
     session_id: str
     status: SessionStatus
@@ -102,7 +102,7 @@ class LastSessionSummary(ReadModel):
     summary: dict[str, Any] | None = None
 
 
-class AgentDto(ReadModel):
+class AgentDocument(ReadModel):
     model_config = ConfigDict(
         frozen=True, extra="forbid", json_schema_extra={"examples": [AGENT_EXAMPLE]}
     )
@@ -113,7 +113,7 @@ class AgentDto(ReadModel):
     status: AgentStatus
     name: str
     preferences: dict[str, Any] = Field(default_factory=dict)
-    assignments: tuple[AssignmentDto, ...] = ()
+    assignments: tuple[AssignmentDocument, ...] = ()
     member_user_ids: tuple[str, ...] = Field(
         default=(), description="The owner and every assigned user: who may see the agent."
     )
@@ -137,7 +137,7 @@ class AgentDto(ReadModel):
     position: int = Field(ge=1)
 
 
-class SessionView(ReadModel):
+class SessionDocument(ReadModel):
     """One session, active or ended, in full: kept after the aggregate's history drops it."""
 
     model_config = ConfigDict(

@@ -1,7 +1,7 @@
 """Projection handlers: pure functions from (event, position, current documents) to documents.
 
 Each document is a left fold of its own events only (the agent's summary of its active session
-is folded from the same events as the SessionView, not read from it), so a document never
+is folded from the same events as the SessionDocument, not read from it), so a document never
 depends on how far another document has got: that keeps stores without multi-document
 transactions (MongoDB) convergent after a crash. An event at or below a document's
 ``position`` returns that document unchanged, so re-applying any event is harmless.
@@ -32,10 +32,10 @@ from domain.events import (
 from domain.session import SessionItem, session_score
 from projections.documents import (
     ActiveSessionSummary,
-    AgentDto,
-    AssignmentDto,
+    AgentDocument,
+    AssignmentDocument,
     LastSessionSummary,
-    SessionView,
+    SessionDocument,
 )
 
 SessionEvent = (
@@ -68,17 +68,17 @@ class ProjectionError(Exception):
 class Projected:
     """The documents after one event; ``session`` is None for events without a session."""
 
-    agent: AgentDto
-    session: SessionView | None
+    agent: AgentDocument
+    session: SessionDocument | None
 
 
 def session_id_of(event: DomainEvent) -> str | None:
-    """The session an event belongs to, so the projector can load its SessionView first."""
+    """The session an event belongs to, so the projector can load its SessionDocument first."""
     return event.session_id if isinstance(event, _SESSION_EVENTS) else None
 
 
 def project(
-    event: DomainEvent, position: int, agent: AgentDto | None, session: SessionView | None
+    event: DomainEvent, position: int, agent: AgentDocument | None, session: SessionDocument | None
 ) -> Projected:
     """Apply one event at global ``position`` to the agent and (if any) its session document."""
     if position < 1:
@@ -89,7 +89,7 @@ def project(
     return Projected(new_agent, project_session(event, position, new_agent, session))
 
 
-def project_agent(event: DomainEvent, position: int, agent: AgentDto | None) -> AgentDto:
+def project_agent(event: DomainEvent, position: int, agent: AgentDocument | None) -> AgentDocument:
     if agent is not None and agent.position >= position:
         return agent
     if isinstance(event, AgentCreated):
@@ -108,9 +108,9 @@ def project_agent(event: DomainEvent, position: int, agent: AgentDto | None) -> 
 
 
 def project_session(
-    event: SessionEvent, position: int, agent: AgentDto, session: SessionView | None
-) -> SessionView:
-    """Fold a session event into its SessionView (``agent`` supplies owner and type)."""
+    event: SessionEvent, position: int, agent: AgentDocument, session: SessionDocument | None
+) -> SessionDocument:
+    """Fold a session event into its SessionDocument (``agent`` supplies owner and type)."""
     if session is not None and session.position >= position:
         return session
     if isinstance(event, SessionStarted):
@@ -131,14 +131,14 @@ def project_session(
 # ---------------------------------------------------------------------------- agent
 
 
-def _created(event: AgentCreated, position: int) -> AgentDto:
-    owner = AssignmentDto(
+def _created(event: AgentCreated, position: int) -> AgentDocument:
+    owner = AssignmentDocument(
         user_id=event.owner_user_id,
         role=AssignmentRole.PRIMARY,
         assigned_by=event.owner_user_id,
         assigned_at=event.occurred_at,
     )
-    return AgentDto(
+    return AgentDocument(
         id=event.agent_id,
         owner_user_id=event.owner_user_id,
         agent_type=event.agent_type,
@@ -153,12 +153,12 @@ def _created(event: AgentCreated, position: int) -> AgentDto:
     )
 
 
-def _agent_changes(agent: AgentDto, event: DomainEvent, position: int) -> dict[str, Any]:
+def _agent_changes(agent: AgentDocument, event: DomainEvent, position: int) -> dict[str, Any]:
     match event:
         case AgentArchived(reason=reason, occurred_at=at):
             return {"status": AgentStatus.ARCHIVED, "archived_at": at, "archive_reason": reason}
         case UserAssignedToAgent():
-            assignment = AssignmentDto(
+            assignment = AssignmentDocument(
                 user_id=event.user_id,
                 role=event.role,
                 assigned_by=event.assigned_by,
@@ -238,7 +238,7 @@ def _agent_changes(agent: AgentDto, event: DomainEvent, position: int) -> dict[s
     raise ProjectionError(f"no projection rule for {type(event).__name__}")
 
 
-def _active(agent: AgentDto, event: SessionEvent, position: int) -> ActiveSessionSummary:
+def _active(agent: AgentDocument, event: SessionEvent, position: int) -> ActiveSessionSummary:
     active = agent.active_session
     if active is None or active.session_id != event.session_id:
         raise ProjectionError(
@@ -274,8 +274,8 @@ def _ended(
 # ---------------------------------------------------------------------------- session
 
 
-def _session_started(event: SessionStarted, position: int, agent: AgentDto) -> SessionView:
-    return SessionView(
+def _session_started(event: SessionStarted, position: int, agent: AgentDocument) -> SessionDocument:
+    return SessionDocument(
         session_id=event.session_id,
         agent_id=event.agent_id,
         owner_user_id=agent.owner_user_id,
@@ -291,8 +291,8 @@ def _session_started(event: SessionStarted, position: int, agent: AgentDto) -> S
     )
 
 
-def _session_changes(session: SessionView, event: SessionEvent) -> dict[str, Any]:
-    """Changed fields; empty for events that change nothing a SessionView shows."""
+def _session_changes(session: SessionDocument, event: SessionEvent) -> dict[str, Any]:
+    """Changed fields; empty for events that change nothing a SessionDocument shows."""
     match event:
         case SessionMessagesRecorded(messages=messages):
             return {"transcript": (*session.transcript, *messages)}

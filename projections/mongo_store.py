@@ -1,24 +1,8 @@
 """MongoDB read model via pymongo's asyncio client (``AsyncMongoClient``).
 
-Atomicity without transactions. Multi-document transactions need a replica set, which a
-plain ``mongod`` is not, so a batch is not atomic here. It is made safe to redo instead:
-
-- every document carries ``position`` (the last event applied to it), and the projection
-  handlers skip events at or below it, so re-projecting a batch from the checkpoint yields the
-  documents that were already written unchanged;
-- every write is conditional on the stored ``position`` being lower (``replace_one`` filtered
-  on ``position < new`` with upsert; a duplicate-key error means a newer document is already
-  there), so no write ever takes a document back to an older state;
-- the checkpoint is written last, with ``$max``, so it only moves forward and never passes a
-  document write that has not happened.
-
-A crash between the document writes and the checkpoint therefore leaves some documents ahead
-of the checkpoint; the restarted projector re-reads those events and every handler skips them:
-nothing is applied twice. Each document folds only its own events (see ``handlers``), so a
-document ahead of another never corrupts it. Readers may briefly see a batch half-written.
-
-The store takes any database object with the small async surface of ``MongoDatabase``: pymongo's
-``AsyncDatabase`` in production, an in-process emulation in tests.
+A plain ``mongod`` has no multi-document transactions, so batches are made safe to redo
+instead (per-document positions, conditional writes, checkpoint last); how, and what readers
+may see: docs/stores.md#mongodb-read-model.
 """
 
 from __future__ import annotations
@@ -30,7 +14,8 @@ from typing import Any, Protocol
 from pymongo import AsyncMongoClient
 from pymongo.errors import DuplicateKeyError
 
-from projections.documents import AgentDto, ReadModel, SessionView
+from domain.enums import SessionStatus
+from projections.documents import AgentDocument, ReadModel, SessionDocument
 from projections.store import DEFAULT_SESSION_LIMIT, ReadModelStore, check_limit, epoch_us
 
 DEFAULT_DATABASE = "agenthost"
@@ -99,10 +84,13 @@ class MongoReadModel(ReadModelStore):
         await store._sessions.create_index(
             [("agent_id", 1), *_NEWEST_FIRST], name="by_agent_newest"
         )
+        await store._sessions.create_index(
+            [("owner_user_id", 1), *_NEWEST_FIRST], name="by_owner_newest"
+        )
         return store
 
     async def apply(
-        self, position: int, agents: Sequence[AgentDto], sessions: Sequence[SessionView]
+        self, position: int, agents: Sequence[AgentDocument], sessions: Sequence[SessionDocument]
     ) -> bool:
         if position <= await self.checkpoint():
             return False
@@ -119,42 +107,56 @@ class MongoReadModel(ReadModelStore):
         stored = await self._checkpoints.find_one({"_id": CHECKPOINT_ID})
         return int(stored["position"]) if stored is not None else 0
 
-    async def get_agent(self, agent_id: str) -> AgentDto | None:
+    async def get_agent(self, agent_id: str) -> AgentDocument | None:
         stored = await self._agents.find_one({"_id": agent_id}, _HIDDEN)
-        return AgentDto.model_validate(stored) if stored is not None else None
+        return AgentDocument.model_validate(stored) if stored is not None else None
 
     async def list_agents(
         self, user_id: str, *, include_archived: bool = False, agent_type: str | None = None
-    ) -> list[AgentDto]:
+    ) -> list[AgentDocument]:
         query: dict[str, Any] = {"member_user_ids": user_id}
         if not include_archived:
             query["status"] = {"$ne": "archived"}
         if agent_type is not None:
             query["agent_type"] = agent_type
         found = await self._agents.find(query, _HIDDEN, sort=_NEWEST_FIRST).to_list()
-        return [AgentDto.model_validate(stored) for stored in found]
+        return [AgentDocument.model_validate(stored) for stored in found]
 
     async def agents_with_active_session(
         self, *, after_id: str = "", limit: int = DEFAULT_SESSION_LIMIT
-    ) -> list[AgentDto]:
+    ) -> list[AgentDocument]:
         check_limit(limit)
         query = {"has_active_session": True, "_id": {"$gt": after_id}}
         found = await self._agents.find(query, _HIDDEN, sort=[("_id", 1)], limit=limit).to_list()
-        return [AgentDto.model_validate(stored) for stored in found]
+        return [AgentDocument.model_validate(stored) for stored in found]
 
-    async def get_session(self, session_id: str) -> SessionView | None:
+    async def get_session(self, session_id: str) -> SessionDocument | None:
         stored = await self._sessions.find_one({"_id": session_id}, _HIDDEN)
-        return SessionView.model_validate(stored) if stored is not None else None
+        return SessionDocument.model_validate(stored) if stored is not None else None
 
     async def list_sessions(
         self, agent_id: str, *, limit: int = DEFAULT_SESSION_LIMIT, before: datetime | None = None
-    ) -> list[SessionView]:
+    ) -> list[SessionDocument]:
         check_limit(limit)
         query: dict[str, Any] = {"agent_id": agent_id}
         if before is not None:
             query[_SORT_KEY] = {"$lt": epoch_us(before)}
         found = await self._sessions.find(query, _HIDDEN, sort=_NEWEST_FIRST, limit=limit).to_list()
-        return [SessionView.model_validate(stored) for stored in found]
+        return [SessionDocument.model_validate(stored) for stored in found]
+
+    async def list_sessions_of_owner(
+        self,
+        owner_user_id: str,
+        *,
+        status: SessionStatus | None = None,
+        limit: int = DEFAULT_SESSION_LIMIT,
+    ) -> list[SessionDocument]:
+        check_limit(limit)
+        query: dict[str, Any] = {"owner_user_id": owner_user_id}
+        if status is not None:
+            query["status"] = status.value
+        found = await self._sessions.find(query, _HIDDEN, sort=_NEWEST_FIRST, limit=limit).to_list()
+        return [SessionDocument.model_validate(stored) for stored in found]
 
     async def reset(self) -> None:
         # Checkpoint first: documents a crash leaves behind are skipped by position on rebuild.

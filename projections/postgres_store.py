@@ -2,8 +2,10 @@
 
 Each batch is one transaction that locks the checkpoint row first, so documents and
 checkpoint commit together and concurrent writers serialise. Membership queries use a
-``text[]`` column with a GIN index (``member_user_ids @> ARRAY[user]``). The schema is created
-on first use, under an advisory lock so that several processes opening it at once do not race.
+``text[]`` column with a GIN index (``member_user_ids @> ARRAY[user]``), sessions by owner an
+expression index on ``doc->>'owner_user_id'``. The schema is created, or completed, on every
+open (each statement is idempotent), under an advisory lock so that several processes opening
+it at once do not race.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from psycopg import AsyncConnection, sql
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool
 
-from projections.documents import AgentDto, SessionView
+from domain.enums import SessionStatus
+from projections.documents import AgentDocument, SessionDocument
 from projections.store import DEFAULT_SESSION_LIMIT, ReadModelStore, check_limit
 
 DEFAULT_SCHEMA = "agenthost_read"
@@ -45,6 +48,8 @@ _DDL: tuple[LiteralString, ...] = (
     )""",
     """CREATE INDEX IF NOT EXISTS sessions_by_agent
         ON {schema}.sessions (agent_id, started_at DESC, session_id DESC)""",
+    """CREATE INDEX IF NOT EXISTS sessions_by_owner
+        ON {schema}.sessions ((doc->>'owner_user_id'), started_at DESC, session_id DESC)""",
     """CREATE TABLE IF NOT EXISTS {schema}.checkpoint (
         id int PRIMARY KEY CHECK (id = 1),
         position bigint NOT NULL
@@ -110,7 +115,7 @@ class PostgresReadModel(ReadModelStore):
                 await connection.execute(self._sql(statement))
 
     async def apply(
-        self, position: int, agents: Sequence[AgentDto], sessions: Sequence[SessionView]
+        self, position: int, agents: Sequence[AgentDocument], sessions: Sequence[SessionDocument]
     ) -> bool:
         async with self._pool.connection() as connection, connection.transaction():
             cursor = await connection.execute(
@@ -159,13 +164,13 @@ class PostgresReadModel(ReadModelStore):
         rows = await self._fetch("SELECT position FROM {schema}.checkpoint WHERE id = 1", ())
         return int(rows[0][0]) if rows else 0
 
-    async def get_agent(self, agent_id: str) -> AgentDto | None:
+    async def get_agent(self, agent_id: str) -> AgentDocument | None:
         rows = await self._fetch("SELECT doc FROM {schema}.agents WHERE id = %s", (agent_id,))
-        return AgentDto.model_validate(rows[0][0]) if rows else None
+        return AgentDocument.model_validate(rows[0][0]) if rows else None
 
     async def list_agents(
         self, user_id: str, *, include_archived: bool = False, agent_type: str | None = None
-    ) -> list[AgentDto]:
+    ) -> list[AgentDocument]:
         rows = await self._fetch(
             "SELECT doc FROM {schema}.agents WHERE member_user_ids @> ARRAY[%s]::text[]"
             " AND (%s OR status <> 'archived')"
@@ -173,28 +178,28 @@ class PostgresReadModel(ReadModelStore):
             " ORDER BY created_at DESC, id DESC",
             (user_id, include_archived, agent_type, agent_type),
         )
-        return [AgentDto.model_validate(doc) for (doc,) in rows]
+        return [AgentDocument.model_validate(doc) for (doc,) in rows]
 
     async def agents_with_active_session(
         self, *, after_id: str = "", limit: int = DEFAULT_SESSION_LIMIT
-    ) -> list[AgentDto]:
+    ) -> list[AgentDocument]:
         check_limit(limit)
         rows = await self._fetch(
             "SELECT doc FROM {schema}.agents WHERE (doc->>'has_active_session')::boolean"
             " AND id > %s ORDER BY id LIMIT %s",
             (after_id, limit),
         )
-        return [AgentDto.model_validate(doc) for (doc,) in rows]
+        return [AgentDocument.model_validate(doc) for (doc,) in rows]
 
-    async def get_session(self, session_id: str) -> SessionView | None:
+    async def get_session(self, session_id: str) -> SessionDocument | None:
         rows = await self._fetch(
             "SELECT doc FROM {schema}.sessions WHERE session_id = %s", (session_id,)
         )
-        return SessionView.model_validate(rows[0][0]) if rows else None
+        return SessionDocument.model_validate(rows[0][0]) if rows else None
 
     async def list_sessions(
         self, agent_id: str, *, limit: int = DEFAULT_SESSION_LIMIT, before: datetime | None = None
-    ) -> list[SessionView]:
+    ) -> list[SessionDocument]:
         check_limit(limit)
         rows = await self._fetch(
             "SELECT doc FROM {schema}.sessions WHERE agent_id = %s"
@@ -202,7 +207,24 @@ class PostgresReadModel(ReadModelStore):
             " ORDER BY started_at DESC, session_id DESC LIMIT %s",
             (agent_id, before, before, limit),
         )
-        return [SessionView.model_validate(doc) for (doc,) in rows]
+        return [SessionDocument.model_validate(doc) for (doc,) in rows]
+
+    async def list_sessions_of_owner(
+        self,
+        owner_user_id: str,
+        *,
+        status: SessionStatus | None = None,
+        limit: int = DEFAULT_SESSION_LIMIT,
+    ) -> list[SessionDocument]:
+        check_limit(limit)
+        state = status.value if status is not None else None
+        rows = await self._fetch(
+            "SELECT doc FROM {schema}.sessions WHERE doc->>'owner_user_id' = %s"
+            " AND (%s::text IS NULL OR doc->>'status' = %s)"
+            " ORDER BY started_at DESC, session_id DESC LIMIT %s",
+            (owner_user_id, state, state, limit),
+        )
+        return [SessionDocument.model_validate(doc) for (doc,) in rows]
 
     async def reset(self) -> None:
         async with self._pool.connection() as connection, connection.transaction():

@@ -15,7 +15,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
 from domain.events import AGENT_EVENTS
 from eventstore.codec import from_envelope
 from eventstore.port import EventStore, RecordedEvent
-from projections.documents import AgentDto, SessionView
+from projections.documents import AgentDocument, SessionDocument
 from projections.handlers import project, session_id_of
 from projections.store import ReadModelStore
 
@@ -118,8 +118,8 @@ class Projector:
             raise
 
     async def _apply_all(self, batch: Sequence[RecordedEvent]) -> None:
-        agents: dict[str, AgentDto | None] = {}
-        sessions: dict[str, SessionView | None] = {}
+        agents: dict[str, AgentDocument | None] = {}
+        sessions: dict[str, SessionDocument | None] = {}
         # Positions of the documents as the store had them: only documents past them are written.
         stored_agents: dict[str, int] = {}
         stored_sessions: dict[str, int] = {}
@@ -157,7 +157,7 @@ class Projector:
         )
 
 
-def _position(document: AgentDto | SessionView | None) -> int:
+def _position(document: AgentDocument | SessionDocument | None) -> int:
     return document.position if document is not None else 0
 
 

@@ -1,7 +1,8 @@
 """SQLite read model: the embedded default (one file next to the event store's).
 
 Documents are stored as JSON text beside the few columns queries filter and sort on; agent
-membership lives in its own indexed table. Two connections: a writer, whose transactions hold
+membership lives in its own indexed table, and a session's owner is read from its document
+through an expression index. Two connections: a writer, whose transactions hold
 the documents and the checkpoint together, and a reader, which under WAL never sees half of a
 batch and never waits for the writer. ``synchronous=NORMAL`` is enough: a power cut may lose the
 last batches, but documents and checkpoint roll back together and the projector redoes them.
@@ -19,12 +20,14 @@ from typing import Any
 
 import aiosqlite
 
-from projections.documents import AgentDto, SessionView
+from domain.enums import SessionStatus
+from projections.documents import AgentDocument, SessionDocument
 from projections.store import DEFAULT_SESSION_LIMIT, ReadModelStore, check_limit, epoch_us
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2 added sessions_by_owner
 BUSY_TIMEOUT_S = 30.0
 
+# Every statement is idempotent: a file at an older version gets just what it lacks.
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS agents (
     id TEXT PRIMARY KEY,
@@ -49,6 +52,8 @@ CREATE TABLE IF NOT EXISTS sessions (
 );
 CREATE INDEX IF NOT EXISTS sessions_by_agent
     ON sessions (agent_id, started_us DESC, session_id DESC);
+CREATE INDEX IF NOT EXISTS sessions_by_owner
+    ON sessions (json_extract(doc, '$.owner_user_id'), started_us DESC, session_id DESC);
 CREATE TABLE IF NOT EXISTS checkpoint (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     position INTEGER NOT NULL
@@ -96,14 +101,14 @@ class SQLiteReadModel(ReadModelStore):
         return cls(writer, reader)
 
     async def apply(
-        self, position: int, agents: Sequence[AgentDto], sessions: Sequence[SessionView]
+        self, position: int, agents: Sequence[AgentDocument], sessions: Sequence[SessionDocument]
     ) -> bool:
         # Shielded: a cancelled caller (projector stopping) never leaves a transaction open
         # on the shared writer; the batch commits or rolls back as a whole regardless.
         return await asyncio.shield(self._apply(position, list(agents), list(sessions)))
 
     async def _apply(
-        self, position: int, agents: list[AgentDto], sessions: list[SessionView]
+        self, position: int, agents: list[AgentDocument], sessions: list[SessionDocument]
     ) -> bool:
         async with self._write_lock:
             await self._writer.execute("BEGIN IMMEDIATE")
@@ -116,7 +121,7 @@ class SQLiteReadModel(ReadModelStore):
             return applied
 
     async def _write_batch(
-        self, position: int, agents: list[AgentDto], sessions: list[SessionView]
+        self, position: int, agents: list[AgentDocument], sessions: list[SessionDocument]
     ) -> bool:
         if position <= await _checkpoint(self._writer):
             return False
@@ -159,13 +164,13 @@ class SQLiteReadModel(ReadModelStore):
     async def checkpoint(self) -> int:
         return await _checkpoint(self._reader)
 
-    async def get_agent(self, agent_id: str) -> AgentDto | None:
+    async def get_agent(self, agent_id: str) -> AgentDocument | None:
         rows = await self._fetch("SELECT doc FROM agents WHERE id = ?", (agent_id,))
-        return AgentDto.model_validate_json(rows[0][0]) if rows else None
+        return AgentDocument.model_validate_json(rows[0][0]) if rows else None
 
     async def list_agents(
         self, user_id: str, *, include_archived: bool = False, agent_type: str | None = None
-    ) -> list[AgentDto]:
+    ) -> list[AgentDocument]:
         query = (
             "SELECT a.doc FROM agent_members m JOIN agents a ON a.id = m.agent_id "
             "WHERE m.user_id = ?"
@@ -178,26 +183,26 @@ class SQLiteReadModel(ReadModelStore):
             parameters.append(agent_type)
         query += " ORDER BY a.created_us DESC, a.id DESC"
         rows = await self._fetch(query, parameters)
-        return [AgentDto.model_validate_json(doc) for (doc,) in rows]
+        return [AgentDocument.model_validate_json(doc) for (doc,) in rows]
 
     async def agents_with_active_session(
         self, *, after_id: str = "", limit: int = DEFAULT_SESSION_LIMIT
-    ) -> list[AgentDto]:
+    ) -> list[AgentDocument]:
         check_limit(limit)
         rows = await self._fetch(
             "SELECT doc FROM agents WHERE json_extract(doc, '$.has_active_session') = 1"
             " AND id > ? ORDER BY id LIMIT ?",
             (after_id, limit),
         )
-        return [AgentDto.model_validate_json(doc) for (doc,) in rows]
+        return [AgentDocument.model_validate_json(doc) for (doc,) in rows]
 
-    async def get_session(self, session_id: str) -> SessionView | None:
+    async def get_session(self, session_id: str) -> SessionDocument | None:
         rows = await self._fetch("SELECT doc FROM sessions WHERE session_id = ?", (session_id,))
-        return SessionView.model_validate_json(rows[0][0]) if rows else None
+        return SessionDocument.model_validate_json(rows[0][0]) if rows else None
 
     async def list_sessions(
         self, agent_id: str, *, limit: int = DEFAULT_SESSION_LIMIT, before: datetime | None = None
-    ) -> list[SessionView]:
+    ) -> list[SessionDocument]:
         check_limit(limit)
         query = "SELECT doc FROM sessions WHERE agent_id = ?"
         parameters: list[Any] = [agent_id]
@@ -207,7 +212,26 @@ class SQLiteReadModel(ReadModelStore):
         query += " ORDER BY started_us DESC, session_id DESC LIMIT ?"
         parameters.append(limit)
         rows = await self._fetch(query, parameters)
-        return [SessionView.model_validate_json(doc) for (doc,) in rows]
+        return [SessionDocument.model_validate_json(doc) for (doc,) in rows]
+
+    async def list_sessions_of_owner(
+        self,
+        owner_user_id: str,
+        *,
+        status: SessionStatus | None = None,
+        limit: int = DEFAULT_SESSION_LIMIT,
+    ) -> list[SessionDocument]:
+        check_limit(limit)
+        # The owner expression is the one sessions_by_owner indexes, so SQLite uses the index.
+        query = "SELECT doc FROM sessions WHERE json_extract(doc, '$.owner_user_id') = ?"
+        parameters: list[Any] = [owner_user_id]
+        if status is not None:
+            query += " AND json_extract(doc, '$.status') = ?"
+            parameters.append(status.value)
+        query += " ORDER BY started_us DESC, session_id DESC LIMIT ?"
+        parameters.append(limit)
+        rows = await self._fetch(query, parameters)
+        return [SessionDocument.model_validate_json(doc) for (doc,) in rows]
 
     async def reset(self) -> None:
         await asyncio.shield(self._reset())

@@ -14,7 +14,8 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from projections.documents import AgentDto, SessionView
+from domain.enums import SessionStatus
+from projections.documents import AgentDocument, SessionDocument
 
 DEFAULT_SESSION_LIMIT = 50
 WAIT_POLL_INTERVAL_S = 0.02
@@ -25,7 +26,7 @@ _MICROSECOND = timedelta(microseconds=1)
 class ReadModelStore(abc.ABC):
     @abc.abstractmethod
     async def apply(
-        self, position: int, agents: Sequence[AgentDto], sessions: Sequence[SessionView]
+        self, position: int, agents: Sequence[AgentDocument], sessions: Sequence[SessionDocument]
     ) -> bool:
         """Upsert the documents and advance the checkpoint to ``position``, atomically.
 
@@ -38,28 +39,40 @@ class ReadModelStore(abc.ABC):
         """Global position of the last event the documents reflect (0 when empty)."""
 
     @abc.abstractmethod
-    async def get_agent(self, agent_id: str) -> AgentDto | None: ...
+    async def get_agent(self, agent_id: str) -> AgentDocument | None: ...
 
     @abc.abstractmethod
     async def list_agents(
         self, user_id: str, *, include_archived: bool = False, agent_type: str | None = None
-    ) -> list[AgentDto]:
+    ) -> list[AgentDocument]:
         """Agents the user owns or is assigned to, newest (``created_at``) first."""
 
     @abc.abstractmethod
     async def agents_with_active_session(
         self, *, after_id: str = "", limit: int = DEFAULT_SESSION_LIMIT
-    ) -> list[AgentDto]:
+    ) -> list[AgentDocument]:
         """Agents that have an active session, by id, for sweeps that page with ``after_id``."""
 
     @abc.abstractmethod
-    async def get_session(self, session_id: str) -> SessionView | None: ...
+    async def get_session(self, session_id: str) -> SessionDocument | None: ...
 
     @abc.abstractmethod
     async def list_sessions(
         self, agent_id: str, *, limit: int = DEFAULT_SESSION_LIMIT, before: datetime | None = None
-    ) -> list[SessionView]:
+    ) -> list[SessionDocument]:
         """The agent's sessions (ended and active), newest first; ``before`` pages by start."""
+
+    @abc.abstractmethod
+    async def list_sessions_of_owner(
+        self,
+        owner_user_id: str,
+        *,
+        status: SessionStatus | None = None,
+        limit: int = DEFAULT_SESSION_LIMIT,
+    ) -> list[SessionDocument]:
+        """Sessions of every agent ``owner_user_id`` owns (archived agents' too, but not of
+        agents the user is only assigned to), newest first, in ``status`` if given: one query
+        where listing the agents and then each agent's sessions would take one per agent."""
 
     @abc.abstractmethod
     async def reset(self) -> None:

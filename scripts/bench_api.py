@@ -5,8 +5,8 @@
 For each store kind it starts a local Ray instance, the projector and the API exactly as
 ``make run`` does, then times sequential requests from an httpx client on a keep-alive
 connection: aggregate load (cold and warm), session start, resume (answering a widget) and
-SSE reconnect with ``Last-Event-ID``. The same host calls are then timed on an in-process
-``AgentHostCore`` (no Ray, no HTTP) on the same store kind, so the report shows what the Ray
+SSE reconnect with ``Last-Event-ID``. The same use cases are then timed on an in-process
+``AgentApplication`` (no Ray, no HTTP) on the same store kind, so the report shows what the Ray
 and HTTP path costs. Writes section ``bench_api`` of docs/reports/agent-perf.md.
 """
 
@@ -37,14 +37,17 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from actors.agent_host import AgentHostCore
 from actors.projector_actor import ProjectorClient
 from actors.runtime import AgentRuntime, host_config
 from actors.settings import Settings
-from domain.commands import GetOrCreateAgent, StartSession, TerminateSession
+from application import use_cases
+from application.bootstrap import build_application
+from application.replies import SessionReply
+from domain.access import Caller
+from domain.commands import GetOrCreateAgent, TerminateSession
 from domain.enums import AgentType
 from domain.ids import stream_name
-from domain.session import ClientResponse, SessionConfig
+from domain.session import Session, SessionConfig
 from eventstore.factory import open_event_store
 from execution.executor import Outcome
 from execution.templates.loader import get_template
@@ -325,41 +328,50 @@ async def measure_sse(
 async def measure_in_process(
     settings: Settings, args: argparse.Namespace, progress: Progress
 ) -> Samples:
-    """The host calls each route makes, on an AgentHostCore in this process: the access
-    check's state read, the command, ``advance``, and the state read the answer is built
-    from; so the difference to the HTTP figures is the Ray, Serve and HTTP path alone."""
+    """The use case each route sends, as the agent's owner, to an AgentApplication in this
+    process: ``ReadCurrentSession`` (load), ``StartSession`` and ``AnswerWidget`` (each the
+    access check, the command, the drive and the reply's state read, in one call); so the
+    difference to the HTTP figures is the Ray, Serve and HTTP path alone."""
     samples: Samples = {key: [] for key in MEASURES}
-    core = AgentHostCore(host_config(settings))
+    app = build_application(host_config(settings))
     config = SessionConfig(template_id=TEMPLATE)
+    owners: dict[str, Caller] = {}
 
     async def start(agent_id: str) -> str | None:
-        await core.agent_state(agent_id)
-        await core.start_session(StartSession(agent_id=agent_id, config=config))
-        outcome = await core.advance(agent_id)
-        return await pending_in_process(agent_id, outcome)
+        reply = await app.handle(
+            use_cases.StartSession(agent_id=agent_id, caller=owners[agent_id], config=config)
+        )
+        return pending_in_process(reply)
 
     async def respond(agent_id: str, call: str) -> str | None:
-        await core.agent_state(agent_id)
-        await core.respond(agent_id, ClientResponse(tool_call_id=call, response=ANSWERS[call]))
-        outcome = await core.advance(agent_id)
-        return await pending_in_process(agent_id, outcome)
+        reply = await app.handle(
+            use_cases.AnswerWidget(
+                agent_id=agent_id,
+                caller=owners[agent_id],
+                tool_call_id=call,
+                response=ANSWERS[call],
+            )
+        )
+        return pending_in_process(reply)
 
-    async def pending_in_process(agent_id: str, outcome: Outcome) -> str | None:
-        state = await core.agent_state(agent_id)
-        if outcome is not Outcome.WAITING_FOR_USER:
+    def pending_in_process(reply: SessionReply) -> str | None:
+        if reply.outcome is not Outcome.WAITING_FOR_USER:
             return None
-        assert state is not None
-        assert state.active_session is not None
-        assert state.active_session.pending_action is not None
-        return state.active_session.pending_action.tool_call_id
+        assert reply.session is not None
+        assert reply.session.pending_action is not None
+        return reply.session.pending_action.tool_call_id
+
+    def load(agent_id: str) -> Callable[[], Awaitable[Session | None]]:
+        query = use_cases.ReadCurrentSession(agent_id=agent_id, caller=owners[agent_id])
+        return lambda: app.handle(query)
 
     try:
         task = progress.add_task("in-process: agents with history", total=args.agents)
         agents: list[str] = []
         for n in range(args.agents):
-            created = await core.execute(
-                GetOrCreateAgent.for_user(f"inproc-{uuid4().hex[:8]}-{n}", AgentType.TUTOR)
-            )
+            user = f"inproc-{uuid4().hex[:8]}-{n}"
+            created = await app.handle(GetOrCreateAgent.for_user(user, AgentType.TUTOR))
+            owners[created.agent_id] = Caller(user_id=user)
             for _ in range(HISTORY_SESSIONS):
                 call = await start(created.agent_id)
                 while call is not None:
@@ -369,12 +381,12 @@ async def measure_in_process(
         progress.remove_task(task)
 
         for n, counts in Runs(progress, "in-process: load, cold", args.runs):
-            core.passivate_idle(0.0)
-            ms, _ = await timed(lambda n=n: core.agent_state(agents[n % len(agents)]))
+            app.passivate_idle(0.0)
+            ms, _ = await timed(load(agents[n % len(agents)]))
             if counts:
                 samples["load_cold"].append(ms)
         for _, counts in Runs(progress, "in-process: load, warm", args.runs):
-            ms, _ = await timed(lambda: core.agent_state(agents[0]))
+            ms, _ = await timed(load(agents[0]))
             if counts:
                 samples["load_warm"].append(ms)
         for n, counts in Runs(progress, "in-process: session start", args.runs):
@@ -382,7 +394,7 @@ async def measure_in_process(
             ms, call = await timed(lambda a=agent_id: start(a))
             if call is None:
                 raise RuntimeError("a started session came back without a widget")
-            await core.execute(TerminateSession(agent_id=agent_id, reason="bench"))
+            await app.handle(TerminateSession(agent_id=agent_id, reason="bench"))
             if counts:
                 samples["start"].append(ms)
         pending: dict[str, str | None] = {}
@@ -394,7 +406,7 @@ async def measure_in_process(
             if counts:
                 samples["respond" if pending[agent_id] is not None else "respond_last"].append(ms)
     finally:
-        await core.close()
+        await app.close()
     return samples
 
 
@@ -605,12 +617,13 @@ def report(
             "",
             "### Overhead of the Ray path against an in-process baseline",
             "",
-            "The baseline makes the host calls each route makes, on an `AgentHostCore` in the "
-            "benchmark's process (no Ray, no Serve, no HTTP, no JWT), on the same store kind: "
-            "load = `agent_state` (cold: after `passivate_idle(0)`); start = `agent_state` "
-            "(the route's access check) + `start_session` + `advance` + `agent_state` (the "
-            "answer); respond = the same with `respond`. The overhead row is HTTP minus "
-            "in-process, percentile by percentile.",
+            "The baseline sends the use case each route sends, as the agent's owner, to an "
+            "`AgentApplication` in the benchmark's process (no Ray, no Serve, no HTTP, no "
+            "JWT), on the same store kind: load = `ReadCurrentSession` (cold: after "
+            "`passivate_idle(0)`); start = `StartSession` (the access check, the command, the "
+            "drive to the first widget and the state read the answer is built from, in one "
+            "call); respond = `AnswerWidget`, the same to the next widget. The overhead row is "
+            "HTTP minus in-process, percentile by percentile.",
             "",
             *markdown(OVERHEAD_HEADER, overhead_rows(runs)),
             *([""] if skipped else []),

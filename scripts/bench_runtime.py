@@ -2,13 +2,13 @@
 
     python -m scripts.bench_runtime [--commands 1000] [--agents 1000] [--memory-agents 10000]
 
-Measures, for ``sharded`` and ``dedicated`` placement and for the same host code called
-in-process (the baseline without Ray): warm command latency (sequential, one agent), cold
-activation (first command to an agent not in memory; for ``dedicated`` this includes creating
-its actor process), throughput across many agents, and memory: RSS growth of the sharded hosts
-for ``--memory-agents`` active agents, and RSS of one dedicated actor (times the agent count:
-10,000 processes do not fit on one machine). Writes section ``bench_runtime`` of
-docs/reports/agent-perf.md.
+Measures, for ``sharded`` and ``dedicated`` placement and for the same application run
+in-process (an ``AgentApplication``, the baseline without Ray): warm command latency
+(sequential, one agent), cold activation (first command to an agent not in memory; for
+``dedicated`` this includes creating its actor process), throughput across many agents, and
+memory: RSS growth of the sharded hosts for ``--memory-agents`` active agents, and RSS of one
+dedicated actor (times the agent count: 10,000 processes do not fit on one machine). Writes
+section ``bench_runtime`` of docs/reports/agent-perf.md.
 """
 
 from __future__ import annotations
@@ -20,27 +20,24 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from tempfile import TemporaryDirectory
-from typing import Protocol
 from uuid import uuid4
 
 import ray
 from rich.console import Console
 from rich.progress import Progress
 
-from actors.agent_host import AgentHostCore, HostInfo
+from actors.agent_host import HostInfo
 from actors.runtime import AgentRuntime, host_config
 from actors.settings import Settings
-from domain.commands import Command, CommandResult, CreateAgent, RecordMessages, StartSession
+from application.bootstrap import build_application
+from application.use_case import UseCases
+from domain.commands import CreateAgent, RecordMessages, StartSession
 from domain.enums import AgentType
 from domain.execution_state import LlmMessage
 from domain.ids import new_agent_id
 from scripts.bench_report import Percentiles, machine, write_section
 
 MB = 1024 * 1024
-
-
-class Executor(Protocol):
-    async def execute(self, command: Command) -> CommandResult: ...
 
 
 def message(agent_id: str, n: int) -> RecordMessages:
@@ -55,17 +52,15 @@ async def timed(call: Callable[[], Awaitable[object]]) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-async def create_agents(
-    executor: Executor, count: int, progress: Progress, label: str
-) -> list[str]:
+async def create_agents(handler: UseCases, count: int, progress: Progress, label: str) -> list[str]:
     agents = [new_agent_id() for _ in range(count)]
     task = progress.add_task(f"{label}: creating {count} agents", total=count)
 
     async def create(agent_id: str) -> None:
-        await executor.execute(
+        await handler.handle(
             CreateAgent(agent_id=agent_id, owner_user_id="bench", agent_type=AgentType.TUTOR)
         )
-        await executor.execute(StartSession(agent_id=agent_id))
+        await handler.handle(StartSession(agent_id=agent_id))
         progress.advance(task)
 
     await bounded(agents, create, 50)
@@ -84,22 +79,22 @@ async def bounded(items: list[str], call: Callable[[str], Awaitable[None]], limi
 
 
 async def measure(
-    label: str, executor: Executor, args: argparse.Namespace, progress: Progress
+    label: str, handler: UseCases, args: argparse.Namespace, progress: Progress
 ) -> dict[str, str]:
     rows: dict[str, str] = {}
-    (warm_agent,) = await create_agents(executor, 1, progress, label)
+    (warm_agent,) = await create_agents(handler, 1, progress, label)
     samples = []
     task = progress.add_task(f"{label}: warm latency", total=args.commands)
     for n in range(args.commands):
-        samples.append(await timed(lambda n=n: executor.execute(message(warm_agent, n))))
+        samples.append(await timed(lambda n=n: handler.handle(message(warm_agent, n))))
         progress.advance(task)
     rows["command latency, warm agent (ms)"] = Percentiles.of(samples).cells()
 
-    agents = await create_agents(executor, args.agents, progress, label)
+    agents = await create_agents(handler, args.agents, progress, label)
     started = time.perf_counter()
 
     async def one_command(agent_id: str) -> None:
-        await executor.execute(message(agent_id, 0))
+        await handler.handle(message(agent_id, 0))
 
     await bounded(agents, one_command, 200)
     elapsed = time.perf_counter() - started
@@ -108,10 +103,10 @@ async def measure(
 
 
 async def cold_latency(
-    executor: Executor, agents: list[str], passivate: Callable[[], Awaitable[None]]
+    handler: UseCases, agents: list[str], passivate: Callable[[], Awaitable[None]]
 ) -> str:
     await passivate()
-    samples = [await timed(lambda a=a: executor.execute(message(a, 1))) for a in agents]
+    samples = [await timed(lambda a=a: handler.handle(message(a, 1))) for a in agents]
     return Percentiles.of(samples).cells()
 
 
@@ -157,7 +152,7 @@ async def bench_dedicated(
     samples = []
     for agent_id in fresh:  # a new agent = a new actor process
         command = CreateAgent(agent_id=agent_id, owner_user_id="bench", agent_type=AgentType.TUTOR)
-        samples.append(await timed(lambda c=command: runtime.execute(c)))
+        samples.append(await timed(lambda c=command: runtime.handle(c)))
     rows["cold activation incl. actor creation (ms)"] = Percentiles.of(samples).cells()
     info: HostInfo = await runtime.host_for(fresh[0]).info.remote()
     rows["memory, 10,000 active agents"] = (
@@ -170,20 +165,20 @@ async def bench_dedicated(
 async def bench_in_process(
     settings: Settings, args: argparse.Namespace, progress: Progress
 ) -> dict[str, str]:
-    core = AgentHostCore(host_config(settings))
+    app = build_application(host_config(settings))
     try:
-        rows = await measure("in-process", core, args, progress)
-        cold_agents = await create_agents(core, 200, progress, "in-process cold")
+        rows = await measure("in-process", app, args, progress)
+        cold_agents = await create_agents(app, 200, progress, "in-process cold")
 
         async def passivate() -> None:
-            core.passivate_idle(0.0)
+            app.passivate_idle(0.0)
 
         rows["cold activation, first command (ms)"] = await cold_latency(
-            core, cold_agents, passivate
+            app, cold_agents, passivate
         )
         return rows
     finally:
-        await core.close()
+        await app.close()
 
 
 def settings_for(workdir: Path, placement: str) -> Settings:

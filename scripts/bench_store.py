@@ -25,7 +25,7 @@ from psycopg import sql
 from rich.console import Console
 from rich.progress import Progress
 
-from actors.agent_repository import AgentRepository
+from application.agent_repository import AgentRepository
 from domain.agent import Agent
 from domain.enums import AgentType
 from domain.execution_state import ExecutionState, LlmMessage, PendingToolCall

@@ -14,22 +14,21 @@ from uuid import UUID, uuid4
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from actors.agent_host import Drive
+from application.replies import SessionReply
+from application.use_cases import AnswerWidget, ReadCurrentSession, StartSession
 from domain.commands import (
     ArchiveAgent,
     AssignUser,
     Command,
     CommandResult,
     GetOrCreateAgent,
-    StartSession,
     TerminateSession,
     UpdatePreferences,
 )
-from domain.session import ClientResponse
-from domain.state import AgentState
-from projections.documents import AgentDto, SessionView
-from serve_app.access import actionable, visible
+from projections.documents import AgentDocument, SessionDocument
+from serve_app.access import visible
 from serve_app.auth import Principal
+from serve_app.backend import Backend
 from serve_app.problems import Problem
 from serve_app.schemas import (
     ArchiveRequest,
@@ -41,7 +40,6 @@ from serve_app.schemas import (
     StartSessionRequest,
     TerminateRequest,
 )
-from serve_app.services import Services
 
 PROBLEMS: dict[int | str, dict[str, Any]] = {
     status: {"model": Problem, "description": description}
@@ -67,8 +65,8 @@ After = Annotated[
 ]
 
 
-def services(request: Request) -> Services:
-    found: Services = request.app.state.services
+def backend_of(request: Request) -> Backend:
+    found: Backend = request.app.state.backend
     return found
 
 
@@ -77,59 +75,55 @@ async def principal(
     _: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
 ) -> Principal:
     """The caller, from the bearer token (the scheme shows in OpenAPI through BEARER)."""
-    svc = services(request)
-    return await svc.authenticator.authenticate(request.headers.get("authorization"))
+    backend = backend_of(request)
+    return await backend.authenticator.authenticate(request.headers.get("authorization"))
 
 
-ServicesDep = Annotated[Services, Depends(services)]
+BackendDep = Annotated[Backend, Depends(backend_of)]
 PrincipalDep = Annotated[Principal, Depends(principal)]
 
 
-async def caught_up(svc: Services, position: int) -> None:
+async def caught_up(backend: Backend, position: int) -> None:
     """Read-your-writes: wait until the read model has applied ``position`` (0: nothing)."""
     if position > 0:
-        await svc.projector.wait_for_position(position, svc.api.read_your_writes_timeout_s)
+        await backend.projector.wait_for_position(position, backend.api.read_your_writes_timeout_s)
 
 
-async def _actionable_state(svc: Services, agent_id: str, who: Principal) -> AgentState:
-    return actionable(await svc.runtime.agent_state(agent_id), agent_id, who)
-
-
-async def _projected(svc: Services, result: CommandResult, who: Principal) -> AgentDto:
+async def _projected(backend: Backend, result: CommandResult, who: Principal) -> AgentDocument:
     """The agent's document once it shows what ``result`` wrote."""
-    await caught_up(svc, result.position)
-    return visible(await svc.read_model.get_agent(result.agent_id), result.agent_id, who)
+    await caught_up(backend, result.position)
+    return visible(await backend.read_model.get_agent(result.agent_id), result.agent_id, who)
 
 
-async def _act(svc: Services, who: Principal, command: Command) -> AgentDto:
-    """A command from someone who may act on the agent; answers with the updated document."""
-    await _actionable_state(svc, command.agent_id, who)
-    return await _projected(svc, await svc.runtime.execute(command), who)
+async def _act(backend: Backend, who: Principal, command: Command) -> AgentDocument:
+    """A command the agent decides (the caller's access included); answers with the updated
+    document."""
+    return await _projected(backend, await backend.runtime.handle(command), who)
 
 
 def _command_id(key: UUID | None) -> UUID:
     return key or uuid4()
 
 
-def _session_state(drive: Drive) -> SessionState:
+def _session_state(reply: SessionReply) -> SessionState:
     return SessionState(
-        agent_id=drive.result.agent_id,
-        position=drive.position,
-        outcome=drive.outcome,
-        session=drive.session,
+        agent_id=reply.result.agent_id,
+        position=reply.position,
+        outcome=reply.outcome,
+        session=reply.session,
     )
 
 
 @router.get("", summary="List the agents I own or am assigned to")
 async def list_agents(
-    svc: ServicesDep,
+    backend: BackendDep,
     who: PrincipalDep,
     after: After = 0,
     include_archived: bool = False,
     agent_type: str | None = None,
-) -> list[AgentDto]:
-    await caught_up(svc, after)
-    return await svc.read_model.list_agents(
+) -> list[AgentDocument]:
+    await caught_up(backend, after)
+    return await backend.read_model.list_agents(
         who.user_id, include_archived=include_archived, agent_type=agent_type
     )
 
@@ -142,90 +136,96 @@ async def list_agents(
 )
 async def get_or_create_agent(
     body: CreateAgentRequest,
-    svc: ServicesDep,
+    backend: BackendDep,
     who: PrincipalDep,
     response: Response,
     idempotency_key: IdempotencyKey = None,
-) -> AgentDto:
+) -> AgentDocument:
     command = GetOrCreateAgent.for_user(
         who.user_id,
         body.agent_type,
         name=body.name,
         preferences=body.preferences,
         command_id=_command_id(idempotency_key),
+        caller=who.caller,
     )
-    result = await svc.runtime.execute(command)
+    result = await backend.runtime.handle(command)
     if result.event_types:
         response.status_code = status.HTTP_201_CREATED
-    return await _projected(svc, result, who)
+    return await _projected(backend, result, who)
 
 
 @router.get("/{agent_id}", summary="Get one agent")
 async def get_agent(
-    agent_id: str, svc: ServicesDep, who: PrincipalDep, after: After = 0
-) -> AgentDto:
-    await caught_up(svc, after)
-    return visible(await svc.read_model.get_agent(agent_id), agent_id, who)
+    agent_id: str, backend: BackendDep, who: PrincipalDep, after: After = 0
+) -> AgentDocument:
+    await caught_up(backend, after)
+    return visible(await backend.read_model.get_agent(agent_id), agent_id, who)
 
 
 @router.post("/{agent_id}/sessions", summary="Start a session", status_code=201)
 async def start_session(
     agent_id: str,
     body: StartSessionRequest,
-    svc: ServicesDep,
+    backend: BackendDep,
     who: PrincipalDep,
     idempotency_key: IdempotencyKey = None,
 ) -> SessionState:
-    await _actionable_state(svc, agent_id, who)
-    drive = await svc.runtime.start_and_drive(
+    reply = await backend.runtime.handle(
         StartSession(
             command_id=_command_id(idempotency_key),
             agent_id=agent_id,
+            caller=who.caller,
             session_type=body.session_type,
             system_prompt=body.system_prompt,
             config=body.config,
         )
     )
-    return _session_state(drive)
+    return _session_state(reply)
 
 
 @router.get("/{agent_id}/session", summary="The current session, with its pending widget")
-async def current_session(agent_id: str, svc: ServicesDep, who: PrincipalDep) -> SessionState:
-    state = visible(await svc.runtime.agent_state(agent_id), agent_id, who)
-    return SessionState(agent_id=agent_id, position=0, session=state.active_session)
+async def current_session(agent_id: str, backend: BackendDep, who: PrincipalDep) -> SessionState:
+    session = await backend.runtime.handle(ReadCurrentSession(agent_id=agent_id, caller=who.caller))
+    return SessionState(agent_id=agent_id, position=0, session=session)
 
 
 @router.post("/{agent_id}/session/respond", summary="Answer the pending widget")
 async def respond(
     agent_id: str,
     body: RespondRequest,
-    svc: ServicesDep,
+    backend: BackendDep,
     who: PrincipalDep,
     idempotency_key: IdempotencyKey = None,
 ) -> SessionState:
-    await _actionable_state(svc, agent_id, who)
-    answer = ClientResponse(
-        tool_call_id=body.tool_call_id,
-        response=body.response,
-        response_time_ms=body.response_time_ms,
+    reply = await backend.runtime.handle(
+        AnswerWidget(
+            command_id=_command_id(idempotency_key),
+            agent_id=agent_id,
+            caller=who.caller,
+            tool_call_id=body.tool_call_id,
+            response=body.response,
+            response_time_ms=body.response_time_ms,
+        )
     )
-    drive = await svc.runtime.respond_and_drive(agent_id, answer, _command_id(idempotency_key))
-    return _session_state(drive)
+    return _session_state(reply)
 
 
 @router.delete("/{agent_id}/session", summary="Terminate the current session")
 async def terminate_session(
     agent_id: str,
-    svc: ServicesDep,
+    backend: BackendDep,
     who: PrincipalDep,
     reason: str = "User terminated",
     idempotency_key: IdempotencyKey = None,
 ) -> SessionState:
-    await _actionable_state(svc, agent_id, who)
     body = TerminateRequest(reason=reason)
-    result = await svc.runtime.execute(
+    result = await backend.runtime.handle(
         TerminateSession(
-            command_id=_command_id(idempotency_key), agent_id=agent_id, reason=body.reason
+            command_id=_command_id(idempotency_key),
+            agent_id=agent_id,
+            caller=who.caller,
+            reason=body.reason,
         )
     )
     return SessionState(agent_id=agent_id, position=result.position, session=result.session)
@@ -234,29 +234,31 @@ async def terminate_session(
 @router.get("/{agent_id}/sessions", summary="Session history, newest first")
 async def session_history(
     agent_id: str,
-    svc: ServicesDep,
+    backend: BackendDep,
     who: PrincipalDep,
     after: After = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> list[SessionView]:
-    await caught_up(svc, after)
-    visible(await svc.read_model.get_agent(agent_id), agent_id, who)
-    return await svc.read_model.list_sessions(agent_id, limit=limit)
+) -> list[SessionDocument]:
+    await caught_up(backend, after)
+    visible(await backend.read_model.get_agent(agent_id), agent_id, who)
+    return await backend.read_model.list_sessions(agent_id, limit=limit)
 
 
 @router.patch("/{agent_id}/preferences", summary="Update preferences")
 async def update_preferences(
     agent_id: str,
     body: PreferencesRequest,
-    svc: ServicesDep,
+    backend: BackendDep,
     who: PrincipalDep,
     idempotency_key: IdempotencyKey = None,
-) -> AgentDto:
+) -> AgentDocument:
     command_id = _command_id(idempotency_key)
     return await _act(
-        svc,
+        backend,
         who,
-        UpdatePreferences(command_id=command_id, agent_id=agent_id, changes=body.changes),
+        UpdatePreferences(
+            command_id=command_id, agent_id=agent_id, caller=who.caller, changes=body.changes
+        ),
     )
 
 
@@ -264,16 +266,17 @@ async def update_preferences(
 async def assign_user(
     agent_id: str,
     body: AssignUserRequest,
-    svc: ServicesDep,
+    backend: BackendDep,
     who: PrincipalDep,
     idempotency_key: IdempotencyKey = None,
-) -> AgentDto:
+) -> AgentDocument:
     return await _act(
-        svc,
+        backend,
         who,
         AssignUser(
             command_id=_command_id(idempotency_key),
             agent_id=agent_id,
+            caller=who.caller,
             user_id=body.user_id,
             role=body.role,
             assigned_by=who.user_id,
@@ -285,11 +288,12 @@ async def assign_user(
 async def archive_agent(
     agent_id: str,
     body: ArchiveRequest,
-    svc: ServicesDep,
+    backend: BackendDep,
     who: PrincipalDep,
     idempotency_key: IdempotencyKey = None,
-) -> AgentDto:
+) -> AgentDocument:
     command_id = _command_id(idempotency_key)
-    return await _act(
-        svc, who, ArchiveAgent(command_id=command_id, agent_id=agent_id, reason=body.reason)
+    archive = ArchiveAgent(
+        command_id=command_id, agent_id=agent_id, caller=who.caller, reason=body.reason
     )
+    return await _act(backend, who, archive)

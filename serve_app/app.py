@@ -1,6 +1,6 @@
 """The FastAPI application: routes, error shapes, limits and health, for any host.
 
-``create_app`` takes a coroutine that opens the replica's services, so the same app runs in a
+``create_app`` takes a coroutine that opens the replica's backend, so the same app runs in a
 Ray Serve replica (``serve_app.deployment``) and in-process in tests.
 """
 
@@ -14,15 +14,16 @@ from fastapi import FastAPI, Request, Response
 
 from serve_app import agents, legacy, streams, web
 from serve_app.auth import AuthSettings
-from serve_app.problems import MaxBodySizeMiddleware, Problem, install_problem_handlers
+from serve_app.backend import Backend
+from serve_app.body_limit import MaxBodySizeMiddleware
+from serve_app.problems import Problem, install_problem_handlers
 from serve_app.schemas import Health
-from serve_app.services import Services
 
-OpenServices = Callable[[], Awaitable[Services]]
+OpenBackend = Callable[[], Awaitable[Backend]]
 
 
 def create_app(
-    open_services: OpenServices,
+    open_backend: OpenBackend,
     max_body_bytes: int,
     web_dir: Path | None = None,
     auth: AuthSettings | None = None,
@@ -31,11 +32,11 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.services = await open_services()
+        app.state.backend = await open_backend()
         try:
             yield
         finally:
-            await app.state.services.close()
+            await app.state.backend.close()
 
     app = FastAPI(
         title="Agent Host",
@@ -62,8 +63,8 @@ def create_app(
         responses={503: {"model": Problem, "description": "The projector has stopped"}},
     )
     async def readyz(request: Request, response: Response) -> Health:
-        svc: Services = request.app.state.services
-        projection = await svc.projector.status()
+        backend: Backend = request.app.state.backend
+        projection = await backend.projector.status()
         if projection.stopped_by is not None:
             response.status_code = 503
         return Health(

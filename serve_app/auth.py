@@ -24,6 +24,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain.access import Caller
+
 REALM = "agenthost"
 """The realm named in every WWW-Authenticate challenge."""
 
@@ -118,6 +120,11 @@ class Principal(BaseModel):
     @property
     def is_admin(self) -> bool:
         return self.admin_role in self.roles
+
+    @property
+    def caller(self) -> Caller:
+        """The principal as commands carry it: the domain decides what it may do."""
+        return Caller(user_id=self.user_id, is_admin=self.is_admin)
 
 
 class AuthError(Exception):

@@ -15,7 +15,7 @@ from ray import serve
 from actors.settings import Settings
 from serve_app.app import create_app
 from serve_app.auth import AuthSettings
-from serve_app.services import open_services
+from serve_app.backend import open_backend
 from serve_app.settings import ApiSettings
 
 APP_NAME = "agenthost"
@@ -25,7 +25,7 @@ ENV_PREFIX = "AGENTHOST_"
 def build_app() -> FastAPI:
     settings, api, auth = Settings(), ApiSettings(), AuthSettings()
     return create_app(
-        lambda: open_services(settings, api, auth), api.max_body_bytes, api.web_dir, auth
+        lambda: open_backend(settings, api, auth), api.max_body_bytes, api.web_dir, auth
     )
 
 

@@ -20,11 +20,11 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
+from application.use_cases import ReadCurrentSession, ReadLiveEvents
 from domain.ids import stream_name
 from eventstore.port import RecordedEvent
-from serve_app.access import visible
-from serve_app.agents import PROBLEMS, PrincipalDep, ServicesDep
-from serve_app.services import Services
+from serve_app.agents import PROBLEMS, BackendDep, PrincipalDep
+from serve_app.backend import Backend
 
 router = APIRouter(prefix="/api/agents", tags=["streams"], responses=PROBLEMS)
 SSE_EXAMPLE = (
@@ -46,7 +46,7 @@ SESSION_ENDED = frozenset({"agent.session.completed.v1", "agent.session.terminat
 )
 async def stream(
     agent_id: str,
-    svc: ServicesDep,
+    backend: BackendDep,
     who: PrincipalDep,
     last_event_id_header: Annotated[int | None, Header(alias="Last-Event-ID", ge=0)] = None,
     last_event_id: Annotated[int | None, Query(ge=0)] = None,
@@ -58,21 +58,21 @@ async def stream(
         ),
     ] = None,
 ) -> EventSourceResponse:
-    state = visible(await svc.runtime.agent_state(agent_id), agent_id, who)
+    current = await backend.runtime.handle(ReadCurrentSession(agent_id=agent_id, caller=who.caller))
     after = last_event_id_header if last_event_id_header is not None else last_event_id or 0
-    active = state.active_session.session_id if state.active_session else None
+    active = current.session_id if current is not None else None
     live = active if session_id in (None, active) else None
     return EventSourceResponse(
         _reconnect_within(
-            svc.api.sse_retry_ms, agent_events(svc, agent_id, after, live, only=session_id)
+            backend.api.sse_retry_ms, agent_events(backend, agent_id, after, live, only=session_id)
         ),
-        ping=svc.api.sse_heartbeat_s,
+        ping=backend.api.sse_heartbeat_s,
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
 
 async def agent_events(
-    svc: Services, agent_id: str, after: int, session_id: str | None, only: str | None = None
+    backend: Backend, agent_id: str, after: int, session_id: str | None, only: str | None = None
 ) -> AsyncIterator[ServerSentEvent]:
     """Durable events after ``after`` (of session ``only``, if given) and live ephemeral ones
     of ``session_id``, until that session ends."""
@@ -80,7 +80,7 @@ async def agent_events(
     version = 0
     epoch, seen = "", 0
     while True:
-        for recorded in await svc.event_store.read(stream, from_version=version + 1):
+        for recorded in await backend.event_store.read(stream, from_version=version + 1):
             version = recorded.version
             if recorded.position <= after or (
                 only is not None and recorded.data.get("session_id") != only
@@ -95,19 +95,19 @@ async def agent_events(
                 return
         if session_id is None:
             return
-        batch = await svc.runtime.ephemeral_since(agent_id, seen)
+        batch = await backend.runtime.handle(ReadLiveEvents(agent_id=agent_id, after=seen))
         if batch.epoch != epoch:
             connecting, epoch = not epoch, batch.epoch
             if connecting:  # what was streamed before we came is history: skip it
                 seen = batch.events[-1][0] if batch.events else 0
                 batch = batch.model_copy(update={"events": ()})
             else:  # the host restarted and numbers from 1 again
-                batch = await svc.runtime.ephemeral_since(agent_id, 0)
+                batch = await backend.runtime.handle(ReadLiveEvents(agent_id=agent_id))
         for number, event in batch.events:
             seen = number
             if event.session_id == session_id:
                 yield ServerSentEvent(data=json.dumps(asdict(event)), event=event.kind)
-        await asyncio.sleep(svc.api.sse_poll_interval_s)
+        await asyncio.sleep(backend.api.sse_poll_interval_s)
 
 
 async def _reconnect_within(

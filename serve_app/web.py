@@ -20,7 +20,7 @@ from starlette.types import Scope
 
 from domain.enums import AgentType
 from execution.templates.loader import load_templates
-from serve_app.agents import PROBLEMS, PrincipalDep, ServicesDep
+from serve_app.agents import PROBLEMS, BackendDep, PrincipalDep
 from serve_app.auth import AuthSettings
 
 router = APIRouter(prefix="/api", tags=["ui"])
@@ -99,8 +99,8 @@ def ui_config(auth: AuthSettings) -> UiConfig:
 
 
 @router.get("/ui/config", summary="How the web UI signs in (public)")
-async def get_ui_config(svc: ServicesDep) -> UiConfig:
-    return ui_config(svc.authenticator.settings)
+async def get_ui_config(backend: BackendDep) -> UiConfig:
+    return ui_config(backend.authenticator.settings)
 
 
 @router.get(

@@ -21,7 +21,7 @@ from domain.enums import AgentType, AssignmentRole
 from domain.execution_state import ExecutionState, LlmMessage, PendingToolCall
 from domain.session import ClientAction, ClientResponse, Session, SessionConfig
 from domain.state import AgentState
-from projections.documents import AgentDto, SessionView
+from projections.documents import AgentDocument, SessionDocument
 
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 OTHER_USERS = ("user-b", "user-c", "user-d")
@@ -164,7 +164,7 @@ def execution(call_id: str) -> ExecutionState:
 
 
 def assert_matches_state(
-    agent: AgentDto, sessions: dict[str, SessionView], state: AgentState
+    agent: AgentDocument, sessions: dict[str, SessionDocument], state: AgentState
 ) -> None:
     """The read model shows what the aggregate holds (sessions beyond its history included)."""
     assert agent.id == state.id
@@ -216,13 +216,13 @@ def assert_matches_state(
         assert_view_matches(sessions[session.session_id], session, state)
 
 
-def assert_view_matches(view: SessionView, session: Session, state: AgentState) -> None:
+def assert_view_matches(view: SessionDocument, session: Session, state: AgentState) -> None:
     assert (view.agent_id, view.owner_user_id, view.agent_type) == (
         state.id,
         state.owner_user_id,
         state.agent_type,
     )
-    shared = set(Session.model_fields) & set(SessionView.model_fields)
+    shared = set(Session.model_fields) & set(SessionDocument.model_fields)
     assert shared >= {"items", "transcript", "pending_action", "status", "config", "summary"}
     assert view.model_dump(include=shared) == session.model_dump(include=shared)
     assert view.items_completed == session.items_completed

@@ -1,5 +1,5 @@
-"""One fixture, every adapter: the contract suite runs unchanged on SQLite, PostgreSQL and
-KurrentDB, so the adapters cannot drift apart.
+"""One fixture, every adapter: the contract suite runs unchanged on SQLite, PostgreSQL,
+KurrentDB and the in-memory store, so the adapters cannot drift apart.
 
 Tests must be valid on a shared server (KurrentDB): unique stream names, global reads
 compared only on their own streams, positions relative to ``last_position()`` at the start.
@@ -24,6 +24,7 @@ StoreOpener = Callable[[], Awaitable[EventStore]]
 @pytest.fixture(
     params=[
         pytest.param("sqlite"),
+        pytest.param("memory"),
         pytest.param("postgres", marks=pytest.mark.postgres),
         pytest.param("kurrentdb", marks=pytest.mark.kurrentdb),
     ]
@@ -38,6 +39,10 @@ async def event_store_factory(
         from eventstore.sqlite import SQLiteEventStore
 
         open_one = partial(SQLiteEventStore.open, tmp_path / "events.db")
+    elif request.param == "memory":
+        from eventstore.memory import InMemoryEventStore, MemoryLog
+
+        open_one = partial(InMemoryEventStore.open, MemoryLog())
     elif request.param == "postgres":
         require_postgres()
         from eventstore.postgres import PostgresEventStore

@@ -32,10 +32,10 @@ from domain.execution_state import LlmMessage, ToolCall
 from domain.session import ClientAction, SessionConfig, SessionItem
 from projections.documents import (
     ActiveSessionSummary,
-    AgentDto,
-    AssignmentDto,
+    AgentDocument,
+    AssignmentDocument,
     LastSessionSummary,
-    SessionView,
+    SessionDocument,
 )
 from projections.mongo_store import MongoReadModel
 from projections.postgres_store import PostgresReadModel
@@ -99,15 +99,19 @@ def agent_doc(
     status: AgentStatus = AgentStatus.ACTIVE,
     position: int = 1,
     owner: str = OWNER,
-) -> AgentDto:
+) -> AgentDocument:
     assignments = (
-        AssignmentDto(user_id=owner, role="primary", assigned_by=owner, assigned_at=at(created)),
+        AssignmentDocument(
+            user_id=owner, role="primary", assigned_by=owner, assigned_at=at(created)
+        ),
         *(
-            AssignmentDto(user_id=u, role="shared", assigned_by=owner, assigned_at=at(created + 1))
+            AssignmentDocument(
+                user_id=u, role="shared", assigned_by=owner, assigned_at=at(created + 1)
+            )
             for u in members
         ),
     )
-    return AgentDto(
+    return AgentDocument(
         id=agent_id,
         owner_user_id=owner,
         agent_type=agent_type,
@@ -125,8 +129,8 @@ def agent_doc(
 
 def session_doc(
     session_id: str, agent_id: str = "a-1", *, started: datetime = T0, position: int = 2
-) -> SessionView:
-    return SessionView(
+) -> SessionDocument:
+    return SessionDocument(
         session_id=session_id,
         agent_id=agent_id,
         owner_user_id=OWNER,
@@ -140,7 +144,7 @@ def session_doc(
     )
 
 
-def rich_agent() -> AgentDto:
+def rich_agent() -> AgentDocument:
     """Every optional part filled in, to prove the documents round-trip losslessly."""
     action = ClientAction(
         tool_call_id="call-2",
@@ -180,7 +184,7 @@ def rich_agent() -> AgentDto:
     )
 
 
-def rich_session() -> SessionView:
+def rich_session() -> SessionDocument:
     action = ClientAction(tool_call_id="c1", tool_name="free_text", widget_type="free_text")
     answered = SessionItem(
         item_id="c1",
@@ -282,7 +286,7 @@ async def test_archived_agents_are_listed_only_on_request(store: ReadModelStore)
 
 
 async def test_agents_with_an_active_session_page_by_id(store: ReadModelStore) -> None:
-    def busy(agent_id: str) -> AgentDto:
+    def busy(agent_id: str) -> AgentDocument:
         return agent_doc(agent_id).model_copy(
             update={"has_active_session": True, "active_session_id": f"s-{agent_id}"}
         )
@@ -371,7 +375,7 @@ async def test_a_failed_batch_leaves_the_checkpoint_behind(
 ) -> None:
     await store.apply(1, [agent_doc("a-0")], [])
     # Naive time and a NUL byte: refused by every store, after the agent was written.
-    broken = SessionView.model_construct(
+    broken = SessionDocument.model_construct(
         **{**session_doc("s\x00bad").__dict__, "started_at": datetime(2026, 1, 1)}
     )
     with pytest.raises(Exception):  # noqa: B017, PT011 - each store fails in its own words
@@ -419,3 +423,102 @@ async def test_assignment_roles_and_statuses_survive_as_enums(store: ReadModelSt
     assert stored is not None
     assert [a.role for a in stored.assignments] == [AssignmentRole.PRIMARY, AssignmentRole.SHARED]
     assert stored.status is AgentStatus.ACTIVE
+
+
+# ---------------------------------------------------------------------------- sessions of an owner
+
+
+def owned_session(
+    session_id: str,
+    agent_id: str,
+    *,
+    owner: str = OWNER,
+    started: datetime = T0,
+    status: SessionStatus = SessionStatus.ACTIVE,
+    position: int = 2,
+) -> SessionDocument:
+    return session_doc(session_id, agent_id, started=started, position=position).model_copy(
+        update={"owner_user_id": owner, "status": status}
+    )
+
+
+async def test_sessions_of_an_owner_span_their_agents_newest_first(
+    store: ReadModelStore,
+) -> None:
+    # 09:00:30 UTC, the earliest start, though its text sorts after every other one.
+    earliest = datetime(2026, 11, 25, 11, 0, 30, tzinfo=timezone(timedelta(hours=2)))
+    await store.apply(
+        9,
+        [
+            agent_doc("a-tutor", members=("user-2",)),
+            agent_doc("a-coach", agent_type=AgentType.COACH, status=AgentStatus.ARCHIVED),
+        ],
+        [
+            owned_session("s-1", "a-tutor", started=at(60)),
+            owned_session("s-2", "a-coach", started=at(120)),
+            owned_session("s-3", "a-tutor", started=at(180)),
+            owned_session("s-4", "a-coach", started=earliest),
+            owned_session("s-5", "a-other", owner="user-9", started=at(999)),
+        ],
+    )
+    listed = await store.list_sessions_of_owner(OWNER)
+    assert [s.session_id for s in listed] == ["s-3", "s-2", "s-1", "s-4"]
+    assert listed[-1] == owned_session("s-4", "a-coach", started=earliest)
+    newest = await store.list_sessions_of_owner(OWNER, limit=3)
+    assert [s.session_id for s in newest] == ["s-3", "s-2", "s-1"]
+    assert [s.session_id for s in await store.list_sessions_of_owner("user-9")] == ["s-5"]
+
+
+async def test_sessions_of_an_owner_leave_out_agents_they_are_only_assigned_to(
+    store: ReadModelStore,
+) -> None:
+    await store.apply(
+        4,
+        [agent_doc("a-shared", members=("user-2",))],
+        [owned_session("s-1", "a-shared")],
+    )
+    assert [a.id for a in await store.list_agents("user-2")] == ["a-shared"]
+    assert await store.list_sessions_of_owner("user-2") == []
+    assert await store.list_sessions_of_owner("nobody") == []
+
+
+async def test_sessions_of_an_owner_tie_on_start_breaks_by_id(store: ReadModelStore) -> None:
+    await store.apply(3, [], [owned_session(f"s-{n}", f"a-{n % 2}") for n in (2, 10, 1)])
+    listed = await store.list_sessions_of_owner(OWNER)
+    assert [s.session_id for s in listed] == ["s-2", "s-10", "s-1"]
+
+
+async def test_sessions_of_an_owner_filter_by_status_before_the_limit(
+    store: ReadModelStore,
+) -> None:
+    done = SessionStatus.COMPLETED
+    await store.apply(
+        5,
+        [],
+        [
+            owned_session("s-1", "a-1", started=at(1), status=done),
+            owned_session("s-2", "a-2", started=at(2), status=SessionStatus.TERMINATED),
+            owned_session("s-3", "a-1", started=at(3), status=done),
+            owned_session("s-4", "a-2", started=at(4)),
+            owned_session("s-5", "a-3", started=at(5), status=SessionStatus.AWAITING_CLIENT_ACTION),
+        ],
+    )
+    completed = await store.list_sessions_of_owner(OWNER, status=done)
+    assert [s.session_id for s in completed] == ["s-3", "s-1"]
+    newest_completed = await store.list_sessions_of_owner(OWNER, status=done, limit=1)
+    assert [s.session_id for s in newest_completed] == ["s-3"]
+    active = await store.list_sessions_of_owner(OWNER, status=SessionStatus.ACTIVE)
+    assert [s.session_id for s in active] == ["s-4"]
+    assert await store.list_sessions_of_owner(OWNER, status=SessionStatus.EXPIRED) == []
+    with pytest.raises(ValueError, match="limit"):
+        await store.list_sessions_of_owner(OWNER, limit=0)
+
+
+async def test_sessions_of_an_owner_filter_on_the_newest_document(store: ReadModelStore) -> None:
+    await store.apply(1, [], [owned_session("s-1", "a-1", position=1)])
+    await store.apply(2, [], [owned_session("s-1", "a-1", status=SessionStatus.EXPIRED)])
+    assert await store.list_sessions_of_owner(OWNER, status=SessionStatus.ACTIVE) == []
+    expired = await store.list_sessions_of_owner(OWNER, status=SessionStatus.EXPIRED)
+    assert expired == [owned_session("s-1", "a-1", status=SessionStatus.EXPIRED)]
+    await store.reset()
+    assert await store.list_sessions_of_owner(OWNER) == []

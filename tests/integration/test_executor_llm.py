@@ -1,6 +1,6 @@
 """The executor against a real HTTP chat-completions server with scripted replies.
 
-Nothing is patched: the provider streams over HTTP, the executor drives a real host core on a
+Nothing is patched: the provider streams over HTTP, the executor drives a real application on a
 SQLite store, and a "crash" is the executor task dying mid-step, after which a fresh executor
 (as another process would) continues from the stored session alone.
 """
@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from actors.agent_host import AgentHostCore, HostConfig
+from application import use_cases
+from application.bootstrap import HostConfig, build_application
+from application.service import AgentApplication
 from domain.commands import GetOrCreateAgent, StartSession, UpdatePreferences
 from domain.enums import AgentType, SessionStatus
 from domain.errors import NoPendingClientAction
@@ -52,14 +54,14 @@ async def llm_server() -> AsyncIterator[FakeLlmServer]:
 
 
 @pytest.fixture
-async def host(tmp_path: Path) -> AsyncIterator[AgentHostCore]:
-    core = AgentHostCore(HostConfig(event_store_url=f"sqlite:///{tmp_path / 'events.db'}"))
-    yield core
-    await core.close()
+async def host(tmp_path: Path) -> AsyncIterator[AgentApplication]:
+    app = build_application(HostConfig(event_store_url=f"sqlite:///{tmp_path / 'events.db'}"))
+    yield app
+    await app.close()
 
 
 def executor(
-    host: AgentHostCore,
+    host: AgentApplication,
     server: FakeLlmServer,
     tools: ServerToolRegistry | None = None,
     **kw: object,
@@ -73,13 +75,13 @@ def executor(
     )
 
 
-async def started_agent(host: AgentHostCore, user: str = "u1") -> str:
+async def started_agent(host: AgentApplication, user: str = "u1") -> str:
     agent_id = (await host.execute(GetOrCreateAgent.for_user(user, AgentType.TUTOR))).agent_id
     await host.execute(StartSession(agent_id=agent_id))
     return agent_id
 
 
-async def state_of(host: AgentHostCore, agent_id: str) -> AgentState:
+async def state_of(host: AgentApplication, agent_id: str) -> AgentState:
     state = await host.agent_state(agent_id)
     assert state is not None
     return state
@@ -90,7 +92,7 @@ def tool_turn(call_id: str, name: str, arguments: dict[str, object]) -> ToolCall
 
 
 async def test_a_full_llm_session_with_a_server_tool_and_a_widget(
-    host: AgentHostCore, llm_server: FakeLlmServer
+    host: AgentApplication, llm_server: FakeLlmServer
 ) -> None:
     seen: list[EphemeralEvent] = []
 
@@ -151,7 +153,7 @@ async def test_a_full_llm_session_with_a_server_tool_and_a_widget(
 
 
 async def test_the_next_session_remembers_the_last_ones_summary(
-    host: AgentHostCore, llm_server: FakeLlmServer
+    host: AgentApplication, llm_server: FakeLlmServer
 ) -> None:
     agent_id = await started_agent(host)
     await host.execute(UpdatePreferences(agent_id=agent_id, changes={"level": "beginner"}))
@@ -167,7 +169,7 @@ async def test_the_next_session_remembers_the_last_ones_summary(
 
 
 async def test_an_invalid_answer_is_refused_with_reasons_and_changes_nothing(
-    host: AgentHostCore, llm_server: FakeLlmServer
+    host: AgentApplication, llm_server: FakeLlmServer
 ) -> None:
     agent_id = await started_agent(host)
     llm_server.script(tool_turn("w1", "present_choices", CHOICE))
@@ -181,7 +183,7 @@ async def test_an_invalid_answer_is_refused_with_reasons_and_changes_nothing(
 
 
 async def test_bad_widget_arguments_go_back_to_the_model_as_a_tool_error(
-    host: AgentHostCore, llm_server: FakeLlmServer
+    host: AgentApplication, llm_server: FakeLlmServer
 ) -> None:
     agent_id = await started_agent(host)
     llm_server.script(
@@ -198,7 +200,7 @@ async def test_bad_widget_arguments_go_back_to_the_model_as_a_tool_error(
 
 
 async def test_a_provider_outage_stores_nothing_and_the_session_resumes_later(
-    host: AgentHostCore, llm_server: FakeLlmServer
+    host: AgentApplication, llm_server: FakeLlmServer
 ) -> None:
     agent_id = await started_agent(host)
     llm_server.script(HttpError(503), HttpError(503))
@@ -212,7 +214,7 @@ async def test_a_provider_outage_stores_nothing_and_the_session_resumes_later(
 
 
 async def test_a_crash_mid_llm_call_retries_that_call_only(
-    host: AgentHostCore, llm_server: FakeLlmServer
+    host: AgentApplication, llm_server: FakeLlmServer
 ) -> None:
     agent_id = await started_agent(host)
     llm_server.script(Stall(30))
@@ -232,7 +234,7 @@ async def test_a_crash_mid_llm_call_retries_that_call_only(
 
 
 async def test_a_crash_mid_tool_call_reruns_the_tool_and_never_the_llm_turn(
-    host: AgentHostCore, llm_server: FakeLlmServer
+    host: AgentApplication, llm_server: FakeLlmServer
 ) -> None:
     started = asyncio.Event()
     release = asyncio.Event()
@@ -267,7 +269,7 @@ async def test_a_crash_mid_tool_call_reruns_the_tool_and_never_the_llm_turn(
 
 
 async def test_two_executors_racing_on_one_agent_apply_each_step_once(
-    host: AgentHostCore, llm_server: FakeLlmServer
+    host: AgentApplication, llm_server: FakeLlmServer
 ) -> None:
     agent_id = await started_agent(host)
     llm_server.script(*[tool_turn("c1", "calculator", {"expression": "1+1"})] * 2)
@@ -300,34 +302,40 @@ async def test_an_answer_during_a_drive_follows_the_agents_response_policy(
         event_store_url=f"sqlite:///{tmp_path / 'policy.db'}",
         llm=LlmSettings(base_url=llm_server.base_url, model="scripted"),
     )
-    core = AgentHostCore(config)
+    app = build_application(config)
     try:
-        created = await core.execute(GetOrCreateAgent.for_user("p", AgentType.TUTOR))
+        created = await app.handle(GetOrCreateAgent.for_user("p", AgentType.TUTOR))
         agent_id = created.agent_id
-        await core.execute(
-            UpdatePreferences(agent_id=agent_id, changes={"response_policy": policy})
-        )
-        await core.start_session(StartSession(agent_id=agent_id))
+        await app.handle(UpdatePreferences(agent_id=agent_id, changes={"response_policy": policy}))
+        await app.handle(use_cases.StartSession(agent_id=agent_id, then_drive=False))
+        drive_session = use_cases.DriveSession(agent_id=agent_id)
         llm_server.script(tool_turn("w1", "present_choices", CHOICE))
-        assert await core.advance(agent_id) is Outcome.WAITING_FOR_USER
-        await core.respond(agent_id, ClientResponse(tool_call_id="w1", response={"index": 1}))
+        assert await app.handle(drive_session) is Outcome.WAITING_FOR_USER
+        await app.handle(answer(agent_id, "w1"))
 
         llm_server.script(
             tool_turn("c1", "slow_lookup", {}), tool_turn("w2", "present_choices", CHOICE)
         )
-        drive = asyncio.create_task(core.advance(agent_id))
+        drive = asyncio.create_task(app.handle(drive_session))
         await asyncio.sleep(0.2)  # the drive is inside the slow tool now
-        early = ClientResponse(tool_call_id="w2", response={"index": 1})
+        early = answer(agent_id, "w2")
         if policy == "reject":
             with pytest.raises(NoPendingClientAction):
-                await core.respond(agent_id, early)
+                await app.handle(early)
             assert await drive is Outcome.WAITING_FOR_USER
         else:
-            answered = await core.respond(agent_id, early)  # held until the drive rested
+            answered = (await app.handle(early)).result  # held until the drive rested
             assert drive.done()
             assert answered.event_types[0] == "agent.client.response.received.v1"
     finally:
-        await core.close()
+        await app.close()
+
+
+def answer(agent_id: str, tool_call_id: str) -> use_cases.AnswerWidget:
+    """Record the answer only (no drive after it), as the executor's respond does."""
+    return use_cases.AnswerWidget(
+        agent_id=agent_id, tool_call_id=tool_call_id, response={"index": 1}, then_drive=False
+    )
 
 
 async def test_a_hosts_drive_buffers_token_deltas_for_live_viewers(
@@ -337,21 +345,21 @@ async def test_a_hosts_drive_buffers_token_deltas_for_live_viewers(
         event_store_url=f"sqlite:///{tmp_path / 'deltas.db'}",
         llm=LlmSettings(base_url=llm_server.base_url, model="scripted"),
     )
-    core = AgentHostCore(config)
+    app = build_application(config)
     try:
-        agent_id = (await core.execute(GetOrCreateAgent.for_user("v", AgentType.TUTOR))).agent_id
-        await core.start_session(StartSession(agent_id=agent_id))
+        agent_id = (await app.handle(GetOrCreateAgent.for_user("v", AgentType.TUTOR))).agent_id
+        await app.handle(use_cases.StartSession(agent_id=agent_id, then_drive=False))
         llm_server.script(
             ToolCallReply(
                 [ScriptedCall.split("w1", "present_choices", CHOICE)], content=["Hel", "lo"]
             )
         )
-        await core.advance(agent_id)
-        batch = core.ephemeral_since(agent_id, 0)
+        await app.handle(use_cases.DriveSession(agent_id=agent_id))
+        batch = app.live.since(agent_id, 0)
         deltas = [(n, e.data["delta"]) for n, e in batch.events if e.kind == "content_chunk"]
         assert [d for _, d in deltas] == ["Hel", "lo"]
-        assert core.ephemeral_since(agent_id, deltas[0][0]).events[0][1].data == {"delta": "lo"}
-        assert core.ephemeral_since(agent_id, batch.events[-1][0]).events == ()
-        assert AgentHostCore(config).ephemeral_since(agent_id, 0).epoch != batch.epoch
+        assert app.live.since(agent_id, deltas[0][0]).events[0][1].data == {"delta": "lo"}
+        assert app.live.since(agent_id, batch.events[-1][0]).events == ()
+        assert build_application(config).live.since(agent_id, 0).epoch != batch.epoch
     finally:
-        await core.close()
+        await app.close()

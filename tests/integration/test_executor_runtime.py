@@ -15,9 +15,10 @@ from actors.projector_actor import ProjectorClient
 from actors.runtime import AgentRuntime
 from actors.session_sweeper import sweeper_handle
 from actors.settings import Settings
+from application import use_cases
 from domain.commands import GetOrCreateAgent, StartSession
 from domain.enums import AgentType, SessionStatus
-from domain.session import ClientResponse, SessionConfig
+from domain.session import SessionConfig
 from execution.executor import Outcome
 from execution.llm.settings import LlmSettings
 from execution.templates.loader import get_template
@@ -35,14 +36,15 @@ async def test_a_host_killed_between_widget_and_answer_loses_nothing(
 ) -> None:
     runtime = AgentRuntime(ray_settings)
     template = get_template(TEMPLATE)
-    created = await runtime.execute(GetOrCreateAgent.for_user(f"k-{kill}", AgentType.EVALUATOR))
+    created = await runtime.handle(GetOrCreateAgent.for_user(f"k-{kill}", AgentType.EVALUATOR))
     agent_id = created.agent_id
     config = SessionConfig(template_id=TEMPLATE, max_items=3)
-    await runtime.execute(StartSession(agent_id=agent_id, config=config))
+    await runtime.handle(StartSession(agent_id=agent_id, config=config))
 
+    drive = use_cases.DriveSession(agent_id=agent_id)
     for n in range(3):
-        assert await runtime.advance(agent_id) is Outcome.WAITING_FOR_USER
-        state = await runtime.agent_state(agent_id)
+        assert await runtime.handle(drive) is Outcome.WAITING_FOR_USER
+        state = await runtime.handle(use_cases.ReadAgentState(agent_id=agent_id))
         assert state is not None
         assert state.active_session is not None
         action = state.active_session.pending_action
@@ -56,12 +58,17 @@ async def test_a_host_killed_between_widget_and_answer_loses_nothing(
         answer = right_answer(template.item(action.tool_call_id))
         # If the host died after recording the answer but before replying, the runtime's
         # retry carries the same command id: recognised, not applied twice.
-        await runtime.respond(
-            agent_id, ClientResponse(tool_call_id=action.tool_call_id, response=answer)
+        await runtime.handle(
+            use_cases.AnswerWidget(
+                agent_id=agent_id,
+                tool_call_id=action.tool_call_id,
+                response=answer,
+                then_drive=False,
+            )
         )
 
-    assert await runtime.advance(agent_id) is Outcome.COMPLETED
-    state = await runtime.agent_state(agent_id)
+    assert await runtime.handle(drive) is Outcome.COMPLETED
+    state = await runtime.handle(use_cases.ReadAgentState(agent_id=agent_id))
     assert state is not None
     (ended,) = state.session_history
     assert ended.status is SessionStatus.COMPLETED
@@ -79,19 +86,21 @@ async def test_a_host_killed_mid_llm_call_retries_that_call_after_restart(
         )
         try:
             runtime = AgentRuntime(settings)
-            created = await runtime.execute(GetOrCreateAgent.for_user("mid-llm", AgentType.TUTOR))
-            await runtime.execute(StartSession(agent_id=created.agent_id))
+            created = await runtime.handle(GetOrCreateAgent.for_user("mid-llm", AgentType.TUTOR))
+            await runtime.handle(StartSession(agent_id=created.agent_id))
             choice = {"prompt": "2 + 2?", "options": ["3", "4"]}
             llm_server.script(
                 Stall(60), ToolCallReply([ScriptedCall.split("w1", "present_choices", choice)])
             )
-            driving = asyncio.create_task(runtime.advance(created.agent_id))
+            driving = asyncio.create_task(
+                runtime.handle(use_cases.DriveSession(agent_id=created.agent_id))
+            )
             while not llm_server.requests:  # noqa: ASYNC110 - the server thread appends it
                 await asyncio.sleep(0.01)
             os.kill((await runtime.host_info(created.agent_id)).pid, signal.SIGKILL)
 
             assert await driving is Outcome.WAITING_FOR_USER  # retried on the restarted host
-            state = await runtime.agent_state(created.agent_id)
+            state = await runtime.handle(use_cases.ReadAgentState(agent_id=created.agent_id))
             assert state is not None
             assert state.active_session is not None
             assert [m.role for m in state.active_session.transcript] == ["assistant"]
@@ -112,24 +121,24 @@ async def test_the_sweeper_drives_what_nobody_drives_and_expires_late_sessions(
             projector = ProjectorClient(settings)
             # An LLM session whose host dies mid-call while its caller is gone too.
             stalled = (
-                await runtime.execute(GetOrCreateAgent.for_user("s1", AgentType.TUTOR))
+                await runtime.handle(GetOrCreateAgent.for_user("s1", AgentType.TUTOR))
             ).agent_id
-            await runtime.execute(StartSession(agent_id=stalled))
+            await runtime.handle(StartSession(agent_id=stalled))
             choice = {"prompt": "2 + 2?", "options": ["3", "4"]}
             llm_server.script(
                 Stall(60), ToolCallReply([ScriptedCall.split("w1", "present_choices", choice)])
             )
-            abandoned = asyncio.create_task(runtime.advance(stalled))
+            abandoned = asyncio.create_task(
+                runtime.handle(use_cases.DriveSession(agent_id=stalled))
+            )
             while not llm_server.requests:  # noqa: ASYNC110 - the server thread appends it
                 await asyncio.sleep(0.01)
             abandoned.cancel()
             os.kill((await runtime.host_info(stalled)).pid, signal.SIGKILL)
             # A templated session left on its widget past the time limit.
-            late = (
-                await runtime.execute(GetOrCreateAgent.for_user("s2", AgentType.TUTOR))
-            ).agent_id
+            late = (await runtime.handle(GetOrCreateAgent.for_user("s2", AgentType.TUTOR))).agent_id
             config = SessionConfig(template_id="arithmetic-basics", time_limit_seconds=1)
-            late_start = await runtime.start_and_drive(StartSession(agent_id=late, config=config))
+            late_start = await runtime.handle(use_cases.StartSession(agent_id=late, config=config))
             assert late_start.outcome is Outcome.WAITING_FOR_USER
             assert await projector.wait_for_position(late_start.position, 30)
             await asyncio.sleep(1.1)
@@ -137,11 +146,11 @@ async def test_the_sweeper_drives_what_nobody_drives_and_expires_late_sessions(
             report = await sweeper_handle(settings).sweep_once.remote()
             assert report.agents == 2
             assert report.outcomes == {"waiting_for_user": 1, "expired": 1}
-            state = await runtime.agent_state(stalled)
+            state = await runtime.handle(use_cases.ReadAgentState(agent_id=stalled))
             assert state is not None
             assert state.active_session is not None
             assert state.active_session.pending_action is not None  # driven to its widget
-            expired = await runtime.agent_state(late)
+            expired = await runtime.handle(use_cases.ReadAgentState(agent_id=late))
             assert expired is not None
             assert expired.active_session is None
             assert expired.session_history[-1].status is SessionStatus.EXPIRED

@@ -1,6 +1,6 @@
 """Templated sessions, the embedded default: no LLM, the same suspend/resume path.
 
-The executor drives a real host core on a SQLite store through a shipped template; answers go
+The executor drives a real application on a SQLite store through a shipped template; answers go
 through ``respond`` exactly as the API will send them.
 """
 
@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 from pydantic import JsonValue
 
-from actors.agent_host import AgentHostCore, HostConfig
+from application import use_cases
+from application.bootstrap import HostConfig, build_application
+from application.service import AgentApplication
 from domain.commands import GetOrCreateAgent, StartSession
 from domain.enums import AgentType, SessionStatus
 from domain.errors import InvalidCommand
@@ -28,20 +30,20 @@ TEMPLATE = "arithmetic-basics"
 
 
 @pytest.fixture
-async def host(tmp_path: Path) -> AsyncIterator[AgentHostCore]:
-    core = AgentHostCore(HostConfig(event_store_url=f"sqlite:///{tmp_path / 'events.db'}"))
-    yield core
-    await core.close()
+async def host(tmp_path: Path) -> AsyncIterator[AgentApplication]:
+    app = build_application(HostConfig(event_store_url=f"sqlite:///{tmp_path / 'events.db'}"))
+    yield app
+    await app.close()
 
 
-async def templated_agent(host: AgentHostCore, **config: object) -> str:
+async def templated_agent(host: AgentApplication, **config: object) -> str:
     agent_id = (await host.execute(GetOrCreateAgent.for_user("u1", AgentType.TUTOR))).agent_id
     session_config = SessionConfig(template_id=TEMPLATE, **config)  # type: ignore[arg-type]
     await host.execute(StartSession(agent_id=agent_id, config=session_config))
     return agent_id
 
 
-async def state_of(host: AgentHostCore, agent_id: str) -> AgentState:
+async def state_of(host: AgentApplication, agent_id: str) -> AgentState:
     state = await host.agent_state(agent_id)
     assert state is not None
     return state
@@ -56,7 +58,7 @@ def wrong_answer(item: TemplateItem) -> JsonValue:
 
 
 async def answer_everything(
-    host: AgentHostCore, run: ProactiveAgentExecutor, agent_id: str, right: bool
+    host: AgentApplication, run: ProactiveAgentExecutor, agent_id: str, right: bool
 ) -> None:
     template = get_template(TEMPLATE)
     while await run.advance(agent_id) is Outcome.WAITING_FOR_USER:
@@ -68,7 +70,7 @@ async def answer_everything(
         await run.respond(agent_id, ClientResponse(tool_call_id=item.id, response=answer))
 
 
-async def test_a_template_runs_item_by_item_to_a_scored_completion(host: AgentHostCore) -> None:
+async def test_a_template_runs_item_by_item_to_a_scored_completion(host: AgentApplication) -> None:
     agent_id = await templated_agent(host)
     run = ProactiveAgentExecutor(host)
     assert await run.advance(agent_id) is Outcome.WAITING_FOR_USER
@@ -91,7 +93,9 @@ async def test_a_template_runs_item_by_item_to_a_scored_completion(host: AgentHo
     assert (state.scored_sessions, state.average_score) == (1, 1.0)  # the agent's metrics
 
 
-async def test_wrong_answers_fail_the_pass_mark_and_lower_the_average(host: AgentHostCore) -> None:
+async def test_wrong_answers_fail_the_pass_mark_and_lower_the_average(
+    host: AgentApplication,
+) -> None:
     agent_id = await templated_agent(host)
     run = ProactiveAgentExecutor(host)
     await answer_everything(host, run, agent_id, right=True)
@@ -105,7 +109,7 @@ async def test_wrong_answers_fail_the_pass_mark_and_lower_the_average(host: Agen
     assert state.average_score == 0.5  # one perfect session, one at zero
 
 
-async def test_a_response_the_widget_rejects_changes_nothing(host: AgentHostCore) -> None:
+async def test_a_response_the_widget_rejects_changes_nothing(host: AgentApplication) -> None:
     agent_id = await templated_agent(host)
     run = ProactiveAgentExecutor(host)
     await run.advance(agent_id)
@@ -117,7 +121,7 @@ async def test_a_response_the_widget_rejects_changes_nothing(host: AgentHostCore
     assert await state_of(host, agent_id) == before
 
 
-async def test_max_items_from_the_session_config_ends_early(host: AgentHostCore) -> None:
+async def test_max_items_from_the_session_config_ends_early(host: AgentApplication) -> None:
     agent_id = await templated_agent(host, max_items=2)
     run = ProactiveAgentExecutor(host)
     await answer_everything(host, run, agent_id, right=True)
@@ -127,7 +131,7 @@ async def test_max_items_from_the_session_config_ends_early(host: AgentHostCore)
     assert ended.summary["items_answered"] == 2
 
 
-async def test_the_time_limit_expires_the_session(host: AgentHostCore) -> None:
+async def test_the_time_limit_expires_the_session(host: AgentApplication) -> None:
     now = datetime.now(UTC)
     agent_id = await templated_agent(host, time_limit_seconds=60)
     assert await ProactiveAgentExecutor(host).advance(agent_id) is Outcome.WAITING_FOR_USER
@@ -146,25 +150,27 @@ async def test_the_time_limit_expires_the_session(host: AgentHostCore) -> None:
     ],
 )
 async def test_without_an_llm_a_new_session_runs_its_types_default_template(
-    host: AgentHostCore, agent_type: AgentType, template_id: str
+    host: AgentApplication, agent_type: AgentType, template_id: str
 ) -> None:
     agent_id = (await host.execute(GetOrCreateAgent.for_user("d", agent_type))).agent_id
-    await host.start_session(StartSession(agent_id=agent_id))
+    await host.handle(use_cases.StartSession(agent_id=agent_id, then_drive=False))
     session = (await state_of(host, agent_id)).active_session
     assert session is not None
     assert session.config.template_id == template_id
-    assert await host.advance(agent_id) is Outcome.WAITING_FOR_USER
+    assert await host.handle(use_cases.DriveSession(agent_id=agent_id)) is Outcome.WAITING_FOR_USER
 
 
 async def test_a_session_no_template_and_no_llm_can_drive_is_refused_up_front(
-    host: AgentHostCore,
+    host: AgentApplication,
 ) -> None:
     agent_id = (await host.execute(GetOrCreateAgent.for_user("c", AgentType.COACH))).agent_id
     with pytest.raises(InvalidCommand, match="no default template"):
-        await host.start_session(StartSession(agent_id=agent_id))
-    unknown = StartSession(agent_id=agent_id, config=SessionConfig(template_id="nope"))
+        await host.handle(use_cases.StartSession(agent_id=agent_id, then_drive=False))
+    unknown = use_cases.StartSession(
+        agent_id=agent_id, config=SessionConfig(template_id="nope"), then_drive=False
+    )
     with pytest.raises(InvalidCommand, match="no template 'nope'"):
-        await host.start_session(unknown)
+        await host.handle(unknown)
     assert (await state_of(host, agent_id)).total_sessions == 0
 
 

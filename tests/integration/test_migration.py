@@ -24,10 +24,10 @@ from typing import Any
 
 import pytest
 
-from actors.agent_host import AgentHostCore, HostConfig
+from application import use_cases
+from application.bootstrap import HostConfig, build_application
 from domain.enums import SessionStatus, SessionType
 from domain.ids import agent_id_for
-from domain.session import ClientResponse
 from eventstore.factory import open_event_store
 from eventstore.port import EventStore, NewEvent
 from execution.executor import Outcome
@@ -387,21 +387,26 @@ async def test_a_migrated_paused_session_is_answered_and_continues(
     await asyncio.to_thread(generate, url, 60, 0)
     await asyncio.to_thread(migrate, url)
     agent_id, call_id, tool, props = await _paused_agent(url)
-    core = AgentHostCore(
+    app = build_application(
         HostConfig(
             event_store_url=url,
             llm=LlmSettings(base_url=llm_server.base_url, model="scripted", max_attempts=1),
         )
     )
     try:
-        before = await core.agent_state(agent_id)
+        before = await app.agent_state(agent_id)
         assert before is not None
         assert before.active_session is not None
         assert before.execution_state is not None
         assert before.execution_state.pending_tool_call is not None
         assert before.execution_state.pending_tool_call.call_id == call_id
         answer = ANSWERS[tool](props)
-        result = await core.respond(agent_id, ClientResponse(tool_call_id=call_id, response=answer))
+        recorded = await app.handle(
+            use_cases.AnswerWidget(
+                agent_id=agent_id, tool_call_id=call_id, response=answer, then_drive=False
+            )
+        )
+        result = recorded.result
         assert "agent.client.response.received.v1" in result.event_types
         assert "agent.execution.resumed.v1" in result.event_types
 
@@ -409,8 +414,8 @@ async def test_a_migrated_paused_session_is_answered_and_continues(
         llm_server.script(
             ToolCallReply([ScriptedCall.split("after-1", "present_choices", next_widget)])
         )
-        assert await core.advance(agent_id) is Outcome.WAITING_FOR_USER
-        after = await core.agent_state(agent_id)
+        assert await app.drive(agent_id) is Outcome.WAITING_FOR_USER
+        after = await app.agent_state(agent_id)
         assert after is not None
         assert after.active_session is not None
         session = after.active_session
@@ -423,6 +428,6 @@ async def test_a_migrated_paused_session_is_answered_and_continues(
         assert session.pending_action is not None
         assert session.pending_action.tool_call_id == "after-1"
     finally:
-        await core.close()
+        await app.close()
     counts = Counter(t for _, _, t, _ in await _read_all(url))
     assert counts["agent.client.response.received.v1"] > 0

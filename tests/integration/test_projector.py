@@ -17,7 +17,7 @@ import mongomock
 import pydantic
 import pytest
 
-from actors.agent_repository import AgentRepository
+from application.agent_repository import AgentRepository
 from domain.agent import Agent
 from eventstore.factory import open_event_store
 from eventstore.port import EventStore, NewEvent

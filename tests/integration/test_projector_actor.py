@@ -11,10 +11,11 @@ from collections.abc import AsyncIterator
 import pytest
 import ray
 
-from actors.agent_repository import AgentRepository
 from actors.projector_actor import ProjectorClient
 from actors.runtime import AgentRuntime
 from actors.settings import Settings
+from application.agent_repository import AgentRepository
+from application.use_cases import ReadAgentState
 from domain.commands import (
     Command,
     CompleteSession,
@@ -62,7 +63,9 @@ class Workload:
         self._task: asyncio.Task[None] | None = None
 
     async def run(self, rounds: int | None = None) -> None:
-        states = await asyncio.gather(*(self.runtime.agent_state(a) for a in self.agent_ids))
+        states = await asyncio.gather(
+            *(self.runtime.handle(ReadAgentState(agent_id=a)) for a in self.agent_ids)
+        )
         await asyncio.gather(
             *(self._one_agent(s.id, s.active_session is not None, rounds) for s in states if s)
         )
@@ -79,7 +82,7 @@ class Workload:
         done = 0
         while not self._stopping.is_set() and (rounds is None or done < rounds):
             command = next_command(agent_id, active, self.rng)
-            await self.runtime.execute(command)
+            await self.runtime.handle(command)
             active = isinstance(command, StartSession | RecordMessages)
             done += 1
 
@@ -90,7 +93,7 @@ async def test_a_killed_projector_converges_with_exact_counts(
 ) -> None:
     runtime = AgentRuntime(ray_settings)
     agent_ids = [
-        (await runtime.execute(GetOrCreateAgent.for_user(f"u{n}", AgentType.TUTOR))).agent_id
+        (await runtime.handle(GetOrCreateAgent.for_user(f"u{n}", AgentType.TUTOR))).agent_id
         for n in range(AGENTS)
     ]
     projector = ProjectorClient(ray_settings)
@@ -131,7 +134,7 @@ async def test_rebuild_through_the_actor_reproduces_the_read_model(
 ) -> None:
     runtime = AgentRuntime(ray_settings)
     agent_ids = [
-        (await runtime.execute(GetOrCreateAgent.for_user(f"r{n}", AgentType.THOUGHT))).agent_id
+        (await runtime.handle(GetOrCreateAgent.for_user(f"r{n}", AgentType.THOUGHT))).agent_id
         for n in range(3)
     ]
     await Workload(runtime, agent_ids, seed=3).run(rounds=20)
@@ -147,7 +150,7 @@ async def test_a_poison_event_stops_the_actor_visibly_at_its_position(
     ray_settings: Settings, store: EventStore
 ) -> None:
     runtime = AgentRuntime(ray_settings)
-    await runtime.execute(GetOrCreateAgent.for_user("p", AgentType.TUTOR))
+    await runtime.handle(GetOrCreateAgent.for_user("p", AgentType.TUTOR))
     good = await store.last_position()
     broken = NewEvent(type="agent.created.v1", data={"agent_id": "x"}, subject="x")
     await store.append("agent-x", [broken], expected_version=0)

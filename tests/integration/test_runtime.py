@@ -15,6 +15,7 @@ import ray
 
 from actors.runtime import AgentRuntime
 from actors.settings import Settings
+from application.use_cases import ReadAgentState
 from domain.agent import Agent
 from domain.commands import (
     CompleteSession,
@@ -61,21 +62,21 @@ async def replay(store: EventStore, agent_id: str) -> Agent:
 
 
 async def new_agent_with_session(runtime: AgentRuntime, user: str = "user-1") -> str:
-    created = await runtime.execute(GetOrCreateAgent.for_user(user, AgentType.TUTOR))
-    await runtime.execute(StartSession(agent_id=created.agent_id))
+    created = await runtime.handle(GetOrCreateAgent.for_user(user, AgentType.TUTOR))
+    await runtime.handle(StartSession(agent_id=created.agent_id))
     return created.agent_id
 
 
 async def test_full_lifecycle_in_both_placements(placement_settings: Settings) -> None:
     runtime = AgentRuntime(placement_settings)
     agent_id = agent_id_for("user-1", AgentType.TUTOR)
-    created = await runtime.execute(GetOrCreateAgent.for_user("user-1", AgentType.TUTOR))
+    created = await runtime.handle(GetOrCreateAgent.for_user("user-1", AgentType.TUTOR))
     assert created.agent_id == agent_id
     start = StartSession(agent_id=agent_id)
-    started = await runtime.execute(start)
+    started = await runtime.handle(start)
     assert started.session is not None
     with pytest.raises(SessionAlreadyActive):
-        await runtime.execute(StartSession(agent_id=agent_id))
+        await runtime.handle(StartSession(agent_id=agent_id))
 
     call = "call-1"
     execution = ExecutionState(
@@ -88,26 +89,26 @@ async def test_full_lifecycle_in_both_placements(placement_settings: Settings) -
         widget_type="multiple_choice",
         props={"prompt": "2+2?", "options": ["3", "4"]},
     )
-    await runtime.execute(
+    await runtime.handle(
         SuspendExecution(agent_id=agent_id, execution_state=execution, action=widget)
     )
-    state = await runtime.agent_state(agent_id)
+    state = await runtime.handle(ReadAgentState(agent_id=agent_id))
     assert state is not None
     assert state.execution_state == execution
 
     answer = ClientResponse(tool_call_id=call, response={"selection": "4", "index": 1})
-    await runtime.execute(
+    await runtime.handle(
         SubmitResponse(agent_id=agent_id, response=answer, evaluation={"correct": True})
     )
-    done = await runtime.execute(CompleteSession(agent_id=agent_id, summary={"score": 1.0}))
+    done = await runtime.handle(CompleteSession(agent_id=agent_id, summary={"score": 1.0}))
     assert done.session is not None
     assert done.session.summary == {"score": 1.0}
 
-    retried = await runtime.execute(start)
+    retried = await runtime.handle(start)
     assert retried.duplicate
     assert retried.version == started.version
 
-    state = await runtime.agent_state(agent_id)
+    state = await runtime.handle(ReadAgentState(agent_id=agent_id))
     assert state is not None
     assert state.active_session is None
     assert [s.session_id for s in state.session_history] == [start.session_id]
@@ -125,7 +126,7 @@ def send_commands(settings: Settings, commands: list[RecordMessages]) -> list[in
 
     async def send() -> list[int]:
         runtime = AgentRuntime(settings)
-        results = await asyncio.gather(*(runtime.execute(c) for c in commands))
+        results = await asyncio.gather(*(runtime.handle(c) for c in commands))
         return [r.version for r in results]
 
     return asyncio.run(send())
@@ -140,7 +141,7 @@ async def test_1000_concurrent_commands_on_one_agent_are_serialised(
     # Half from this process, half from four other caller processes, all at once.
     remote = [send_commands.remote(ray_settings, commands[n::8]) for n in range(4)]
     local = [c for n in range(4, 8) for c in commands[n::8]]
-    local_versions = await asyncio.gather(*(runtime.execute(c) for c in local))
+    local_versions = await asyncio.gather(*(runtime.handle(c) for c in local))
     remote_versions = [v for batch in await asyncio.gather(*remote) for v in batch]
 
     acknowledged = sorted([r.version for r in local_versions] + remote_versions)
@@ -159,7 +160,7 @@ async def test_killing_the_host_mid_load_loses_and_repeats_nothing(
     runtime = AgentRuntime(ray_settings)
     agent_id = await new_agent_with_session(runtime, user=f"user-{uuid4().hex[:6]}")
     commands = [message(agent_id, f"m{n}") for n in range(300)]
-    in_flight = [asyncio.create_task(runtime.execute(c)) for c in commands]
+    in_flight = [asyncio.create_task(runtime.handle(c)) for c in commands]
     for acknowledged, finished in enumerate(asyncio.as_completed(in_flight), start=1):
         await finished
         if acknowledged == 30:  # kill while the other 270 are queued or running
@@ -179,10 +180,11 @@ async def test_killing_the_host_mid_load_loses_and_repeats_nothing(
     agent = await replay(store, agent_id)
     texts = Counter(m.content for m in agent.state.active_session.transcript)  # type: ignore[union-attr]
     assert texts == Counter(f"m{n}" for n in range(300))  # every ack stored, exactly once
-    assert await runtime.agent_state(agent_id) == agent.state  # the restarted host = replay
+    # the restarted host = replay
+    assert await runtime.handle(ReadAgentState(agent_id=agent_id)) == agent.state
 
     # Clients that never saw their answers retry everything: nothing acts twice.
-    retried = await asyncio.gather(*(runtime.execute(c) for c in commands))
+    retried = await asyncio.gather(*(runtime.handle(c) for c in commands))
     assert all(r.duplicate for r in retried)
     assert sorted(r.version for r in retried) == sorted(r.version for r in results)
     assert len(await store.read(stream_name(agent_id))) == len(recorded)
@@ -199,7 +201,7 @@ async def test_idle_activations_are_passivated_and_rehydrate(
         assert (await host.info.remote()).activations <= 3  # LRU cap
         await asyncio.sleep(1.0)
         assert (await host.info.remote()).activations == 0  # idle timeout
-        result = await runtime.execute(message(agents[0], "after passivation"))
+        result = await runtime.handle(message(agents[0], "after passivation"))
         assert result.version == 3
         assert (await host.info.remote()).agent_ids == (agents[0],)
     finally:

@@ -10,11 +10,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from actors.agent_host import AgentHostCore, EphemeralBatch, HostConfig
-from domain.commands import GetOrCreateAgent, StartSession
+from application import use_cases
+from application.bootstrap import HostConfig, build_application
+from domain.commands import GetOrCreateAgent
 from domain.enums import AgentType
 from domain.ids import stream_name
-from domain.session import ClientResponse
 from eventstore.factory import open_event_store
 from execution.llm.settings import LlmSettings
 from serve_app.settings import ApiSettings
@@ -30,16 +30,6 @@ from tests.support.fake_llm_server import (
 CHOICE = {"prompt": "6 x 7?", "options": ["41", "42"]}
 
 
-class DirectRuntime:
-    """The one runtime call the stream makes, without the Ray hop."""
-
-    def __init__(self, core: AgentHostCore) -> None:
-        self._core = core
-
-    async def ephemeral_since(self, agent_id: str, after: int) -> EphemeralBatch:
-        return self._core.ephemeral_since(agent_id, after)
-
-
 @pytest.fixture
 async def llm_server() -> AsyncIterator[FakeLlmServer]:
     async with running_fake_llm() as server:
@@ -50,17 +40,18 @@ async def test_deltas_interleave_with_positioned_events_until_the_session_ends(
     llm_server: FakeLlmServer, tmp_path: Path
 ) -> None:
     url = f"sqlite:///{tmp_path / 'events.db'}"
-    core = AgentHostCore(
+    app = build_application(
         HostConfig(event_store_url=url, llm=LlmSettings(base_url=llm_server.base_url, model="m"))
     )
     store = await open_event_store(url)  # the replica's own connection to the same log
     try:
-        agent_id = (await core.execute(GetOrCreateAgent.for_user("s", AgentType.TUTOR))).agent_id
-        started = await core.start_session(StartSession(agent_id=agent_id))
+        agent_id = (await app.handle(GetOrCreateAgent.for_user("s", AgentType.TUTOR))).agent_id
+        start = use_cases.StartSession(agent_id=agent_id, then_drive=False)
+        started = (await app.handle(start)).result
         assert started.session is not None
         services = SimpleNamespace(
             event_store=store,
-            runtime=DirectRuntime(core),
+            runtime=app,  # the stream's runtime calls (``handle``), without the Ray hop
             api=ApiSettings(sse_poll_interval_s=0.01),
         )
         received: list[tuple[str | None, str | None]] = []
@@ -76,10 +67,14 @@ async def test_deltas_interleave_with_positioned_events_until_the_session_ends(
                 [ScriptedCall.split("w1", "present_choices", CHOICE)], content=["Let's ", "go"]
             )
         )
-        await core.advance(agent_id)
-        await core.respond(agent_id, ClientResponse(tool_call_id="w1", response={"index": 1}))
+        await app.handle(use_cases.DriveSession(agent_id=agent_id))
+        await app.handle(
+            use_cases.AnswerWidget(
+                agent_id=agent_id, tool_call_id="w1", response={"index": 1}, then_drive=False
+            )
+        )
         llm_server.script(TextReply(["Well ", "done"]), TextReply(["summary"]))
-        await core.advance(agent_id)
+        await app.handle(use_cases.DriveSession(agent_id=agent_id))
         await asyncio.wait_for(watching, 5)  # it ended by itself with the session
 
         stored = await store.read(stream_name(agent_id))
@@ -92,4 +87,4 @@ async def test_deltas_interleave_with_positioned_events_until_the_session_ends(
         assert received[-1][1] == "agent.session.completed.v1"
     finally:
         await store.close()
-        await core.close()
+        await app.close()

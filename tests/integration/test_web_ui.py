@@ -12,7 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from .api_support import token
+from tests.support.api_client import token
+
 from .web_support import ROOT, answers_env, run_e2e, web_service
 
 USERS = ("alice", "bob", "carol", "dave", "erin")

@@ -19,13 +19,13 @@ from domain.events import (
     SessionStarted,
 )
 from domain.execution_state import LlmMessage
-from projections.documents import AgentDto, SessionView
+from projections.documents import AgentDocument, SessionDocument
 from projections.handlers import ProjectionError, project, session_id_of
 from tests.projection_support import Clock, assert_matches_state, create_agent, random_command
 
 from .domain.builders import AGENT_ID, OWNER, answer, at, execution, widget
 
-Documents = tuple[AgentDto | None, dict[str, SessionView]]
+Documents = tuple[AgentDocument | None, dict[str, SessionDocument]]
 
 
 def fold(
@@ -61,7 +61,7 @@ class History:
         self.agent.mark_committed()
         return emitted
 
-    def documents(self) -> tuple[AgentDto, dict[str, SessionView]]:
+    def documents(self) -> tuple[AgentDocument, dict[str, SessionDocument]]:
         agent, sessions = fold(self.log)
         assert agent is not None
         return agent, sessions

@@ -8,7 +8,7 @@ import type {
   Json,
   Problem,
   SessionState,
-  SessionView,
+  SessionDocument,
   Template,
   UiConfig,
 } from "./types";
@@ -81,7 +81,7 @@ export class Api {
   updatePreferences = (id: string, changes: Record<string, Json>) =>
     this.write<Agent>("PATCH", `/api/agents/${enc(id)}/preferences`, { changes });
   session = (id: string) => this.request<SessionState>("GET", `/api/agents/${enc(id)}/session`);
-  history = (id: string) => this.request<SessionView[]>("GET", `/api/agents/${enc(id)}/sessions`);
+  history = (id: string) => this.request<SessionDocument[]>("GET", `/api/agents/${enc(id)}/sessions`);
   startSession = (id: string, templateId: string | null) =>
     this.write<SessionState>(
       "POST",

@@ -58,7 +58,7 @@ export interface SessionState {
   session: Session | null;
 }
 
-export interface SessionView extends Session {
+export interface SessionDocument extends Session {
   agent_id: string;
 }
 

@@ -24,6 +24,7 @@ from actors.agent_host import AgentHost, HostInfo
 from actors.placement import host_name
 from actors.runtime import AgentRuntime, host_config, host_options
 from actors.settings import Settings
+from application.use_cases import ReadAgentState
 from domain.agent import Agent
 from domain.commands import GetOrCreateAgent, RecordMessages, StartSession
 from domain.enums import AgentType
@@ -47,8 +48,8 @@ async def scenario(settings: Settings, remove_node: Callable[[str], None]) -> di
     AgentHost.options(**options).remote(host_config(settings))  # type: ignore[attr-defined]
 
     runtime = AgentRuntime(settings)
-    agent_id = (await runtime.execute(GetOrCreateAgent.for_user("u", AgentType.TUTOR))).agent_id
-    await runtime.execute(StartSession(agent_id=agent_id))
+    agent_id = (await runtime.handle(GetOrCreateAgent.for_user("u", AgentType.TUTOR))).agent_id
+    await runtime.handle(StartSession(agent_id=agent_id))
     before = await runtime.host_info(agent_id)
     doomed_node = before.node_id
 
@@ -61,7 +62,7 @@ async def scenario(settings: Settings, remove_node: Callable[[str], None]) -> di
     async def caller() -> None:
         while not moved.is_set():
             command = message(agent_id, next(numbers))
-            await runtime.execute(command)
+            await runtime.handle(command)
             acknowledged.append(command.command_id)
             if len(acknowledged) >= 100:
                 warmed_up.set()
@@ -74,7 +75,7 @@ async def scenario(settings: Settings, remove_node: Callable[[str], None]) -> di
     await asyncio.gather(*callers)
     for _ in range(50):  # and the agent keeps serving from its new node
         command = message(agent_id, next(numbers))
-        await runtime.execute(command)
+        await runtime.handle(command)
         acknowledged.append(command.command_id)
 
     store = await open_event_store(settings.event_store_url)
@@ -82,6 +83,7 @@ async def scenario(settings: Settings, remove_node: Callable[[str], None]) -> di
     await store.close()
     agent = Agent.replay(from_envelope(r) for r in recorded)
     texts = Counter(m.content for m in agent.state.active_session.transcript)  # type: ignore[union-attr]
+    served = await runtime.handle(ReadAgentState(agent_id=agent_id))
     return {
         "node_before": before.node_id,
         "node_after": after.node_id,
@@ -90,7 +92,7 @@ async def scenario(settings: Settings, remove_node: Callable[[str], None]) -> di
         "stored_messages": sum(texts.values()),
         "distinct_messages": len(texts),
         "versions_contiguous": [r.version for r in recorded] == list(range(1, len(recorded) + 1)),
-        "state_equals_replay": (await runtime.agent_state(agent_id)) == agent.state,
+        "state_equals_replay": served == agent.state,
     }
 
 

@@ -2,8 +2,20 @@
 
 from __future__ import annotations
 
-import pytest
+from collections.abc import Callable
+from datetime import datetime
+from uuid import uuid5
 
+from domain.agent import Agent
+from domain.commands import (
+    CompleteSession,
+    RecordMessages,
+    RequestClientAction,
+    StartSession,
+    SubmitResponse,
+    SuspendExecution,
+    TerminateSession,
+)
 from domain.enums import ControlMode, SessionStatus, SessionType
 from domain.errors import (
     ClientActionAlreadyPending,
@@ -17,87 +29,135 @@ from domain.errors import (
     WrongToolCall,
 )
 from domain.events import (
-    ClientActionRequested,
     ClientResponseReceived,
     ExecutionResumed,
-    ExecutionSuspended,
-    SessionCompleted,
     SessionMessagesRecorded,
     SessionStarted,
-    SessionTerminated,
 )
 from domain.execution_state import LlmMessage
-from domain.session import SessionConfig
+from domain.session import ClientResponse, SessionConfig
 
-from .builders import answer, at, execution, new_agent, suspended, widget, with_session
+from .builders import (
+    AGENT_ID,
+    action_requested,
+    agent_created,
+    answer,
+    at,
+    execution,
+    execution_resumed,
+    execution_suspended,
+    new_agent,
+    response_received,
+    session_completed,
+    session_events,
+    session_started,
+    session_terminated,
+    suspended,
+    suspended_events,
+    widget,
+)
+from .given import COMMAND_ID, NOW, given
+
+REQUESTED = [*session_events(), action_requested()]
+"""A session waiting on widget call-1, with no suspended execution."""
+
+
+def _resume(
+    response: ClientResponse, session_id: str | None = None
+) -> Callable[[Agent, datetime], object]:
+    """``Agent.resume_execution`` (no command of its own) as a given/when step."""
+
+    def resume(agent: Agent, now: datetime) -> object:
+        return agent.resume_execution(response, now=now, session_id=session_id)
+
+    return resume
 
 
 def test_start_session_when_idle_succeeds() -> None:
-    agent = new_agent()
     config = SessionConfig(max_items=5, template_id="arithmetic")
-    session = agent.start_session(
-        session_id="s-1",
-        conversation_id="c-1",
-        now=at(1),
-        system_prompt="Be kind.",
-        config=config,
+    start = StartSession(
+        agent_id=AGENT_ID, command_id=COMMAND_ID, system_prompt="Be kind.", config=config
     )
-    (event,) = agent.pending_events
-    assert isinstance(event, SessionStarted)
-    assert session.session_type is SessionType.LEARNING  # the tutor's default
+    agent = (
+        given(agent_created())
+        .when(start)
+        .then(
+            SessionStarted(
+                agent_id=AGENT_ID,
+                occurred_at=NOW,
+                session_id=str(uuid5(COMMAND_ID, "session")),
+                conversation_id=str(uuid5(COMMAND_ID, "conversation")),
+                session_type=SessionType.LEARNING,  # the tutor's default
+                control_mode=ControlMode.PROACTIVE,
+                system_prompt="Be kind.",
+                config=config,
+            )
+        )
+    )
+    session = agent.get_active_session()
+    assert session is not None
+    assert session.session_id == start.session_id
+    assert start.session_of(agent) == session
+    assert session.session_type is SessionType.LEARNING
     assert session.control_mode is ControlMode.PROACTIVE
     assert session.status is SessionStatus.ACTIVE
     assert session.config == config
     state = agent.state
-    assert state.active_session == session
     assert state.total_sessions == 1
-    assert state.last_interaction_at == at(1)
+    assert state.last_interaction_at == NOW
     assert agent.has_active_session()
 
 
 def test_start_session_when_active_raises_error() -> None:
-    agent = with_session()
-    with pytest.raises(SessionAlreadyActive):
-        agent.start_session(session_id="s-2", conversation_id="c-2", now=at(5))
-    assert agent.pending_events == ()
+    start = StartSession(agent_id=AGENT_ID, command_id=COMMAND_ID)
+    agent = given(*session_events()).when(start).then_refuses(SessionAlreadyActive)
     assert agent.state.total_sessions == 1
 
 
 def test_start_session_refuses_a_reused_session_id() -> None:
-    agent = with_session()
-    agent.terminate_session("bye", now=at(3))
-    agent.mark_committed()
-    with pytest.raises(InvalidCommand):
-        agent.start_session(session_id="s-1", conversation_id="c-x", now=at(4))
+    start = StartSession(agent_id=AGENT_ID, command_id=COMMAND_ID)
+    ended = [
+        agent_created(),
+        session_started(start.session_id),
+        session_terminated(start.session_id, occurred_at=at(3), reason="bye"),
+    ]
+    given(*ended).when(start).then_refuses(InvalidCommand)
 
 
 def test_record_messages_extends_the_transcript() -> None:
-    agent = with_session()
     hello = LlmMessage(role="assistant", content="Hello!")
-    agent.record_messages([hello], now=at(2))
-    (event,) = agent.pending_events
-    assert isinstance(event, SessionMessagesRecorded)
+    record = RecordMessages(agent_id=AGENT_ID, messages=(hello,))
+    agent = (
+        given(*session_events())
+        .when(record)
+        .then(
+            SessionMessagesRecorded(
+                agent_id=AGENT_ID, occurred_at=NOW, session_id="s-1", messages=(hello,)
+            )
+        )
+    )
     session = agent.get_active_session()
     assert session is not None
     assert session.transcript == (hello,)
 
 
 def test_record_messages_refusals() -> None:
-    with pytest.raises(NoActiveSession):
-        new_agent().record_messages([LlmMessage(role="user", content="hi")], now=at(1))
-    agent = with_session()
-    with pytest.raises(InvalidCommand):
-        agent.record_messages([], now=at(1))
-    with pytest.raises(SessionMismatch):
-        agent.record_messages([LlmMessage(role="user")], now=at(1), session_id="other")
-    assert agent.pending_events == ()
+    hi = (LlmMessage(role="user", content="hi"),)
+    given(agent_created()).when(RecordMessages(agent_id=AGENT_ID, messages=hi)).then_refuses(
+        NoActiveSession
+    )
+    given(*session_events()).when(RecordMessages(agent_id=AGENT_ID, messages=())).then_refuses(
+        InvalidCommand
+    )
+    stale = RecordMessages(
+        agent_id=AGENT_ID, messages=(LlmMessage(role="user"),), session_id="other"
+    )
+    given(*session_events()).when(stale).then_refuses(SessionMismatch)
 
 
 def test_request_client_action_opens_an_item_and_awaits() -> None:
-    agent = with_session()
-    agent.request_client_action(widget(), now=at(2))
-    (event,) = agent.pending_events
-    assert isinstance(event, ClientActionRequested)
+    request = RequestClientAction(agent_id=AGENT_ID, action=widget())
+    agent = given(*session_events()).when(request).then(action_requested(occurred_at=NOW))
     session = agent.get_active_session()
     assert session is not None
     assert session.status is SessionStatus.AWAITING_CLIENT_ACTION
@@ -108,49 +168,41 @@ def test_request_client_action_opens_an_item_and_awaits() -> None:
 
 
 def test_only_one_client_action_at_a_time() -> None:
-    agent = with_session()
-    agent.request_client_action(widget("call-1"), now=at(2))
-    agent.mark_committed()
-    with pytest.raises(ClientActionAlreadyPending):
-        agent.request_client_action(widget("call-2"), now=at(3))
-    assert agent.pending_events == ()
+    another = RequestClientAction(agent_id=AGENT_ID, action=widget("call-2"))
+    given(*REQUESTED).when(another).then_refuses(ClientActionAlreadyPending)
 
 
 def test_suspend_execution_persists_state_and_requests_the_action() -> None:
-    agent = with_session()
-    agent.suspend_execution(execution(), widget(), now=at(2))
-    requested, suspended_event = agent.pending_events
-    assert isinstance(requested, ClientActionRequested)
-    assert isinstance(suspended_event, ExecutionSuspended)
+    suspend = SuspendExecution(agent_id=AGENT_ID, execution_state=execution(), action=widget())
+    agent = (
+        given(*session_events())
+        .when(suspend)
+        .then(action_requested(occurred_at=NOW), execution_suspended(occurred_at=NOW))
+    )
     assert agent.is_suspended()
     assert agent.get_execution_state() == execution()
 
 
 def test_suspend_after_the_action_was_requested_records_only_the_suspension() -> None:
-    agent = with_session()
-    agent.request_client_action(widget(), now=at(2))
-    agent.mark_committed()
-    agent.suspend_execution(execution(), widget(), now=at(3))
-    (event,) = agent.pending_events
-    assert isinstance(event, ExecutionSuspended)
+    suspend = SuspendExecution(agent_id=AGENT_ID, execution_state=execution(), action=widget())
+    given(*REQUESTED).when(suspend).then(execution_suspended(occurred_at=NOW))
 
 
 def test_suspend_refusals() -> None:
-    agent = with_session()
-    with pytest.raises(WrongToolCall):
-        agent.suspend_execution(execution("call-1"), widget("call-2"), now=at(2))
-    no_call = execution().model_copy(update={"pending_tool_call": None})
-    with pytest.raises(InvalidCommand):
-        agent.suspend_execution(no_call, widget(), now=at(2))
-    agent.request_client_action(widget("call-9"), now=at(2))
-    agent.mark_committed()
-    with pytest.raises(ClientActionAlreadyPending):
-        agent.suspend_execution(execution(), widget(), now=at(3))
-    assert agent.pending_events == ()
-    twice = suspended()
-    with pytest.raises(ExecutionAlreadySuspended):
-        twice.suspend_execution(execution(), widget(), now=at(3))
-    assert twice.pending_events == ()
+    mismatched = SuspendExecution(
+        agent_id=AGENT_ID, execution_state=execution("call-1"), action=widget("call-2")
+    )
+    given(*session_events()).when(mismatched).then_refuses(WrongToolCall)
+    no_call = SuspendExecution(
+        agent_id=AGENT_ID,
+        execution_state=execution().replace(pending_tool_call=None),
+        action=widget(),
+    )
+    given(*session_events()).when(no_call).then_refuses(InvalidCommand)
+    suspend = SuspendExecution(agent_id=AGENT_ID, execution_state=execution(), action=widget())
+    waiting_on_another = [*session_events(), action_requested("call-9")]
+    given(*waiting_on_another).when(suspend).then_refuses(ClientActionAlreadyPending)
+    given(*suspended_events()).when(suspend).then_refuses(ExecutionAlreadySuspended)
 
 
 def test_resume_execution_returns_saved_state() -> None:
@@ -177,88 +229,72 @@ def test_resume_execution_returns_saved_state() -> None:
 
 
 def test_resume_with_wrong_tool_call_id_raises_error() -> None:
-    agent = suspended()
-    before = agent.state
-    with pytest.raises(WrongToolCall):
-        agent.resume_execution(answer("call-other"), now=at(3))
-    assert agent.pending_events == ()
-    assert agent.state == before
+    given(*suspended_events()).when(_resume(answer("call-other"))).then_refuses(WrongToolCall)
 
 
 def test_resume_without_suspension_is_refused() -> None:
-    agent = with_session()
-    agent.request_client_action(widget(), now=at(2))
-    agent.mark_committed()
-    with pytest.raises(ExecutionNotSuspended):
-        agent.resume_execution(answer(), now=at(3))
-    assert agent.pending_events == ()
+    given(*REQUESTED).when(_resume(answer())).then_refuses(ExecutionNotSuspended)
 
 
 def test_client_response_only_while_an_action_is_pending() -> None:
-    agent = with_session()
-    with pytest.raises(NoPendingClientAction):
-        agent.receive_client_response(answer(), now=at(2))
-    assert agent.pending_events == ()
+    respond = SubmitResponse(agent_id=AGENT_ID, response=answer())
+    given(*session_events()).when(respond).then_refuses(NoPendingClientAction)
 
 
 def test_client_response_to_the_wrong_call_is_refused() -> None:
-    agent = with_session()
-    agent.request_client_action(widget(), now=at(2))
-    agent.mark_committed()
-    with pytest.raises(WrongToolCall):
-        agent.receive_client_response(answer("call-2"), now=at(3))
-    assert agent.pending_events == ()
+    respond = SubmitResponse(agent_id=AGENT_ID, response=answer("call-2"))
+    given(*REQUESTED).when(respond).then_refuses(WrongToolCall)
 
 
 def test_client_response_without_suspension_does_not_resume() -> None:
-    agent = with_session()
-    agent.request_client_action(widget(), now=at(2))
-    agent.mark_committed()
-    agent.receive_client_response(answer(), now=at(3))
-    (event,) = agent.pending_events
-    assert isinstance(event, ClientResponseReceived)
+    respond = SubmitResponse(agent_id=AGENT_ID, response=answer())
+    given(*REQUESTED).when(respond).then(response_received(occurred_at=NOW))
 
 
 def test_client_response_to_a_suspended_call_also_resumes() -> None:
-    agent = suspended()
-    agent.receive_client_response(answer(), now=at(3))
-    assert [type(e) for e in agent.pending_events] == [ClientResponseReceived, ExecutionResumed]
+    respond = SubmitResponse(agent_id=AGENT_ID, response=answer(), evaluation={"correct": True})
+    agent = (
+        given(*suspended_events())
+        .when(respond)
+        .then(
+            response_received(occurred_at=NOW, evaluation={"correct": True}),
+            execution_resumed(occurred_at=NOW),
+        )
+    )
     assert agent.get_execution_state() is None
 
 
 def test_complete_session_archives_to_history() -> None:
-    agent = suspended()
-    agent.resume_execution(answer(), now=at(3))
-    agent.mark_committed()
-    ended = agent.complete_session(now=at(4), summary={"score": 1.0})
-    (event,) = agent.pending_events
-    assert isinstance(event, SessionCompleted)
-    assert event.reason == "criteria_met"
+    answered = [*suspended_events(), response_received(), execution_resumed()]
+    complete = CompleteSession(agent_id=AGENT_ID, summary={"score": 1.0})
+    agent = (
+        given(*answered)
+        .when(complete)
+        .then(session_completed(occurred_at=NOW, summary={"score": 1.0}))
+    )
     state = agent.state
+    ended = complete.session_of(agent)
+    assert ended is not None
     assert state.active_session is None
     assert state.execution_state is None
     assert state.session_history == (ended,)
     assert ended.status is SessionStatus.COMPLETED
     assert ended.summary == {"score": 1.0}
-    assert ended.ended_at == at(4)
+    assert ended.ended_at == NOW
     assert ended.items_completed == 1
     assert state.successful_completions == 1
     assert state.total_sessions == 1
 
 
 def test_complete_refuses_while_a_widget_is_pending() -> None:
-    agent = suspended()
-    with pytest.raises(ClientActionAlreadyPending):
-        agent.complete_session(now=at(3))
-    assert agent.pending_events == ()
+    complete = CompleteSession(agent_id=AGENT_ID)
+    given(*suspended_events()).when(complete).then_refuses(ClientActionAlreadyPending)
 
 
 def test_complete_without_session_is_refused() -> None:
-    agent = new_agent()
-    with pytest.raises(NoActiveSession):
-        agent.complete_session(now=at(3))
-    with pytest.raises(NoActiveSession):
-        agent.terminate_session("x", now=at(3))
+    given(agent_created()).when(CompleteSession(agent_id=AGENT_ID)).then_refuses(NoActiveSession)
+    terminate = TerminateSession(agent_id=AGENT_ID, reason="x")
+    given(agent_created()).when(terminate).then_refuses(NoActiveSession)
 
 
 def test_session_history_maintains_max_size() -> None:
@@ -273,12 +309,15 @@ def test_session_history_maintains_max_size() -> None:
 
 
 def test_terminate_session_clears_execution_state() -> None:
-    agent = suspended()
-    ended = agent.terminate_session("User terminated", now=at(3))
-    (event,) = agent.pending_events
-    assert isinstance(event, SessionTerminated)
-    assert event.final_status == "terminated"
+    terminate = TerminateSession(agent_id=AGENT_ID, reason="User terminated")
+    agent = (
+        given(*suspended_events())
+        .when(terminate)
+        .then(session_terminated(occurred_at=NOW, reason="User terminated"))
+    )
     state = agent.state
+    ended = state.session_history[-1]
+    assert terminate.session_of(agent) == ended
     assert state.execution_state is None
     assert state.active_session is None
     assert ended.status is SessionStatus.TERMINATED
@@ -288,21 +327,23 @@ def test_terminate_session_clears_execution_state() -> None:
 
 
 def test_expire_session_records_expired_status() -> None:
-    agent = with_session()
-    ended = agent.expire_session("time_limit", now=at(3))
-    (event,) = agent.pending_events
-    assert isinstance(event, SessionTerminated)
-    assert event.final_status == "expired"
-    assert ended.status is SessionStatus.EXPIRED
+    expire = TerminateSession(agent_id=AGENT_ID, reason="time_limit", expired=True)
+    agent = (
+        given(*session_events())
+        .when(expire)
+        .then(session_terminated(occurred_at=NOW, reason="time_limit", final_status="expired"))
+    )
+    assert agent.state.session_history[-1].status is SessionStatus.EXPIRED
 
 
 def test_session_commands_refuse_a_stale_session_id() -> None:
-    agent = suspended()
-    with pytest.raises(SessionMismatch):
-        agent.terminate_session("x", now=at(3), session_id="s-old")
-    with pytest.raises(SessionMismatch):
-        agent.resume_execution(answer(), now=at(3), session_id="s-old")
-    assert agent.pending_events == ()
+    stale = TerminateSession(agent_id=AGENT_ID, reason="x", session_id="s-old")
+    given(*suspended_events()).when(stale).then_refuses(SessionMismatch)
+    stale_answer = SubmitResponse(agent_id=AGENT_ID, response=answer(), session_id="s-old")
+    given(*suspended_events()).when(stale_answer).then_refuses(SessionMismatch)
+    given(*suspended_events()).when(_resume(answer(), session_id="s-old")).then_refuses(
+        SessionMismatch
+    )
 
 
 def test_completed_sessions_with_a_score_feed_the_average() -> None:

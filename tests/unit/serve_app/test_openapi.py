@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from projections.documents import AgentDto, SessionView
+from projections.documents import AgentDocument, SessionDocument
 from serve_app.app import create_app
 from serve_app.problems import Problem
 from serve_app.schemas import (
@@ -59,8 +59,8 @@ def test_every_route_shows_an_example_answer(
 @pytest.mark.parametrize(
     "model",
     [
-        AgentDto,
-        SessionView,
+        AgentDocument,
+        SessionDocument,
         SessionState,
         Health,
         Problem,

@@ -21,11 +21,10 @@ from eventstore.port import StoreUnavailable, WrongExpectedVersion
 from execution.executor import InvalidResponse
 from execution.llm.port import LlmRejected, LlmUnavailable
 from serve_app.auth import AuthError, AuthUnavailable
+from serve_app.body_limit import MaxBodySizeMiddleware
 from serve_app.problems import (
-    DOMAIN_STATUS,
     PROBLEM_JSON,
-    Forbidden,
-    MaxBodySizeMiddleware,
+    RULES,
     Problem,
     agent_not_found,
     install_problem_handlers,
@@ -34,6 +33,15 @@ from serve_app.problems import (
 MAX_BYTES = 16_384
 SECRET = "password=hunter2"
 AGENT_ID = "5f0c9b7e-0000-4000-8000-000000000001"
+OBSERVER_REFUSAL = "your role on this agent (observer) may read but not act"
+
+SERVER_SIDE = {DomainError, errors.UnknownEventType, errors.CorruptStream}
+DOMAIN_STATUS = {
+    error: rule.status
+    for error, rule in RULES.items()
+    if issubclass(error, DomainError) and error not in SERVER_SIDE
+}
+"""The status the table gives each client-facing domain refusal."""
 
 
 class CustomRefusal(DomainError):
@@ -73,7 +81,7 @@ class Harness:
     """A small app wired like the real one, whose routes raise whatever a test names."""
 
     raised: ClassVar[dict[str, Callable[[], Exception]]] = {
-        "forbidden": lambda: Forbidden("your role on this agent (observer) may read but not act"),
+        "access-denied": lambda: errors.AccessDenied(OBSERVER_REFUSAL),
         "invalid-response": lambda: InvalidResponse(["choose one option", "no such option 'z'"]),
         "store-down": lambda: StoreUnavailable(f"connect failed: {SECRET}"),
         "write-race": lambda: WrongExpectedVersion("agent-x", 3, 4),
@@ -159,15 +167,16 @@ async def test_domain_refusals_map_to_their_status_wherever_they_were_raised(
 
 
 def test_the_status_table_covers_every_client_facing_domain_error() -> None:
-    server_side = {DomainError, errors.UnknownEventType, errors.CorruptStream}
     refusals = {
         value
         for value in vars(errors).values()
         if isinstance(value, type) and issubclass(value, DomainError)
     }
-    assert refusals - server_side == set(DOMAIN_STATUS)
+    assert refusals - SERVER_SIDE == set(DOMAIN_STATUS)
     assert DOMAIN_STATUS[errors.WrongToolCall] == 409
     assert DOMAIN_STATUS[errors.InvalidCommand] == 422
+    assert DOMAIN_STATUS[errors.AccessDenied] == 403
+    assert {RULES[error].code for error in SERVER_SIDE - {DomainError}} == {"internal_error"}
 
 
 async def test_a_domain_error_keeps_its_title_and_message(client: httpx.AsyncClient) -> None:
@@ -220,10 +229,18 @@ async def test_someone_elses_agent_answers_exactly_like_a_missing_one(
 
 
 async def test_an_observer_acting_is_forbidden(client: httpx.AsyncClient) -> None:
-    body = problem(await client.post("/raise/forbidden"), 403)
+    denied = problem(await client.post("/raise/access-denied"), 403)
 
-    assert body["code"] == "forbidden"
-    assert body["detail"] == "your role on this agent (observer) may read but not act"
+    assert denied["code"] == "forbidden"
+    assert denied["detail"] == OBSERVER_REFUSAL
+    assert denied == {
+        "type": "https://agenthost.dev/problems/forbidden",
+        "title": "Forbidden",
+        "status": 403,
+        "detail": OBSERVER_REFUSAL,
+        "instance": "/raise/access-denied",
+        "code": "forbidden",
+    }
 
 
 async def test_an_invalid_widget_answer_lists_its_reasons(client: httpx.AsyncClient) -> None:

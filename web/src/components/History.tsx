@@ -1,7 +1,7 @@
 import { useApp } from "../context";
 import { useLoad } from "../load";
 import { answerText } from "../transcript";
-import type { SessionView } from "../types";
+import type { SessionDocument } from "../types";
 import { ErrorNotice } from "./ErrorNotice";
 import { percent, when } from "./format";
 
@@ -25,7 +25,7 @@ export function History({ agentId, round }: { agentId: string; round: number }) 
   );
 }
 
-function PastSession({ session }: { session: SessionView }) {
+function PastSession({ session }: { session: SessionDocument }) {
   const summary = session.summary;
   const title = typeof summary?.title === "string" ? summary.title : session.session_type;
   return (

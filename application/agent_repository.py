@@ -21,7 +21,7 @@ from eventstore.port import AppendResult, EventStore, RecordedEvent, Snapshot
 # Bump when the snapshot payload or AgentState changes shape: older snapshots are then
 # ignored and the stream replayed.
 SNAPSHOT_SCHEMA = 2  # 2: AgentState gained score metrics
-RECENT_EVENT_IDS = 2048
+DEDUP_WINDOW_SIZE = 2048
 
 
 def command_event_ids(command_id: UUID, count: int) -> list[UUID]:
@@ -30,9 +30,9 @@ def command_event_ids(command_id: UUID, count: int) -> list[UUID]:
 
 
 @dataclass
-class RecentEvents:
-    """Ids of the last events of a stream with their versions and global positions, oldest
-    first, bounded.
+class DedupWindow:
+    """Recognises a retried command: the ids of a stream's last events with their versions and
+    global positions, oldest first, bounded.
 
     An append reports the position of its batch's last event only, so every event of the
     batch is recorded with that one. ``applied`` answers from a command's last event, so what
@@ -40,7 +40,7 @@ class RecentEvents:
     """
 
     events: OrderedDict[UUID, AppendResult] = field(default_factory=OrderedDict)
-    limit: int = RECENT_EVENT_IDS
+    limit: int = DEDUP_WINDOW_SIZE
 
     def add(self, ids: Iterable[UUID], appended: AppendResult) -> None:
         """Events stored as one batch that ended at ``appended``."""
@@ -66,11 +66,11 @@ class RecentEvents:
         return [[str(event_id), at.version, at.position] for event_id, at in self.events.items()]
 
     @classmethod
-    def from_json(cls, data: Sequence[Sequence[str | int]]) -> RecentEvents:
-        recent = cls()
+    def from_json(cls, data: Sequence[Sequence[str | int]]) -> DedupWindow:
+        window = cls()
         for event_id, version, position in data:
-            recent.events[UUID(str(event_id))] = AppendResult(int(version), int(position))
-        return recent
+            window.events[UUID(str(event_id))] = AppendResult(int(version), int(position))
+        return window
 
 
 def _ids_of(command_id: UUID) -> Iterable[UUID]:
@@ -83,7 +83,8 @@ def _ids_of(command_id: UUID) -> Iterable[UUID]:
 @dataclass
 class LoadedAgent:
     agent: Agent
-    recent: RecentEvents
+    dedup: DedupWindow
+    """Recognises commands already applied (see ``DedupWindow``)."""
 
 
 class AgentRepository:
@@ -103,17 +104,19 @@ class AgentRepository:
         snapshot = await self._store.load_snapshot(stream)
         if snapshot is None or snapshot.schema != SNAPSHOT_SCHEMA:
             recorded = await self._store.read(stream)
-            return LoadedAgent(Agent.replay(from_envelope(r) for r in recorded), _recent(recorded))
+            return LoadedAgent(
+                Agent.replay(from_envelope(r) for r in recorded), _dedup_window(recorded)
+            )
         tail = await self._store.read(stream, from_version=snapshot.version + 1)
         agent = Agent.replay(
             (from_envelope(r) for r in tail),
             snapshot=AgentState.from_dict(snapshot.state["agent"]),
             snapshot_version=snapshot.version,
         )
-        recent = RecentEvents.from_json(snapshot.state["recent_event_ids"])
+        dedup = DedupWindow.from_json(snapshot.state["recent_event_ids"])
         for event in tail:
-            recent.add([event.id], AppendResult(event.version, event.position))
-        return LoadedAgent(agent, recent)
+            dedup.add([event.id], AppendResult(event.version, event.position))
+        return LoadedAgent(agent, dedup)
 
     async def save(self, agent: Agent, event_ids: Sequence[UUID] | None = None) -> AppendResult:
         """Append the agent's pending events at its version, then mark them committed; return
@@ -135,7 +138,7 @@ class AgentRepository:
         agent.mark_committed()
         return appended
 
-    async def save_snapshot(self, agent: Agent, recent: RecentEvents | None = None) -> None:
+    async def save_snapshot(self, agent: Agent, dedup: DedupWindow | None = None) -> None:
         """Snapshot the committed state (never one with pending, unpersisted events)."""
         if agent.pending_events:
             raise ValueError("snapshot only committed state")
@@ -145,15 +148,15 @@ class AgentRepository:
                 version=agent.version,
                 state={
                     "agent": agent.state.to_dict(),
-                    "recent_event_ids": (recent or RecentEvents()).to_json(),
+                    "recent_event_ids": (dedup or DedupWindow()).to_json(),
                 },
                 schema=SNAPSHOT_SCHEMA,
             )
         )
 
 
-def _recent(recorded: Sequence[RecordedEvent]) -> RecentEvents:
-    recent = RecentEvents()
-    for event in recorded[-RECENT_EVENT_IDS:]:
-        recent.add([event.id], AppendResult(event.version, event.position))
-    return recent
+def _dedup_window(recorded: Sequence[RecordedEvent]) -> DedupWindow:
+    window = DedupWindow()
+    for event in recorded[-DEDUP_WINDOW_SIZE:]:
+        window.add([event.id], AppendResult(event.version, event.position))
+    return window

@@ -9,8 +9,8 @@ from uuid import uuid4
 
 import pytest
 
-from actors.activation import AgentActivation
-from actors.agent_repository import AgentRepository
+from application.activation import AgentActivation
+from application.agent_repository import AgentRepository
 from domain.agent import Agent
 from domain.commands import (
     CompleteSession,
@@ -295,20 +295,20 @@ async def test_suspend_and_resume_survive_a_new_activation(store: SQLiteEventSto
 
 async def test_a_fresh_host_creates_one_activation_per_agent(tmp_path: Path) -> None:
     """Concurrent first commands must share one activation (one writer per agent)."""
-    from actors.agent_host import AgentHostCore, HostConfig
+    from application.bootstrap import HostConfig, build_application
 
-    core = AgentHostCore(HostConfig(event_store_url=f"sqlite:///{tmp_path / 'events.db'}"))
+    app = build_application(HostConfig(event_store_url=f"sqlite:///{tmp_path / 'events.db'}"))
     try:
-        await core.execute(create())
-        await core.execute(StartSession(agent_id=AGENT))
-        core.passivate_idle(0.0)
-        fresh = AgentHostCore(HostConfig(event_store_url=f"sqlite:///{tmp_path / 'events.db'}"))
+        await app.execute(create())
+        await app.execute(StartSession(agent_id=AGENT))
+        app.passivate_idle(0.0)
+        fresh = build_application(HostConfig(event_store_url=f"sqlite:///{tmp_path / 'events.db'}"))
         results = await asyncio.gather(*(fresh.execute(message(f"m{n}")) for n in range(50)))
         assert sorted(r.version for r in results) == list(range(3, 53))
         assert fresh.agent_ids() == (AGENT,)
         await fresh.close()
     finally:
-        await core.close()
+        await app.close()
 
 
 async def test_results_leave_the_growing_transcript_out(store: SQLiteEventStore) -> None:

@@ -3,7 +3,8 @@
 Commands for one agent run strictly one at a time (an asyncio lock is the mailbox), in the
 order load -> decide -> append with expected version -> update memory -> acknowledge. If the
 append fails the cached aggregate is dropped, so nothing half-applied survives in memory; the
-next command reloads from the stream. No Ray here: hosts (Ray actors) own activations.
+next command reloads from the stream. No Ray here: the application owns activations, and a
+Ray host actor owns the application.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from actors.agent_repository import AgentRepository, LoadedAgent, command_event_ids
+from application.agent_repository import AgentRepository, LoadedAgent, command_event_ids
 from domain.commands import Command, CommandResult
 from domain.errors import AgentNotFound, DomainError
 from domain.session import Session
@@ -102,13 +103,14 @@ class AgentActivation:
     async def _execute_once(self, command: Command) -> CommandResult:
         loaded = await self._load()
         agent = loaded.agent
-        applied = loaded.recent.applied(command.command_id)
+        command.authorize(agent)  # before the dedup answer: a retry is the caller's own
+        applied = loaded.dedup.applied(command.command_id)
         if applied is not None:
             return self._result(command, loaded, applied, (), duplicate=True)
         if not agent.exists and not command.may_create:
             raise AgentNotFound(f"agent {self.agent_id} does not exist")
         try:
-            command.apply(agent, self._clock())
+            command.decide(agent, self._clock())
         except DomainError:
             if agent.pending_events:  # a refusal must leave nothing behind
                 self._loaded = None
@@ -129,7 +131,7 @@ class AgentActivation:
             # again was never stored, so reload before the next command.
             self._loaded = None
             return self._result(command, loaded, appended, (), duplicate=True)
-        loaded.recent.add(event_ids, appended)
+        loaded.dedup.add(event_ids, appended)
         await self._maybe_snapshot(loaded, expected_version, appended.version)
         return self._result(command, loaded, appended, tuple(e.event_type for e in pending))
 
@@ -137,7 +139,7 @@ class AgentActivation:
         if after // self._snapshot_every == before // self._snapshot_every:
             return
         try:
-            await self._repository.save_snapshot(loaded.agent, loaded.recent)
+            await self._repository.save_snapshot(loaded.agent, loaded.dedup)
         except EventStoreError:
             # The events are committed; a missing snapshot only makes the next load slower.
             log.warning("snapshot of agent %s at %d failed", self.agent_id, after, exc_info=True)
