@@ -9,10 +9,8 @@ client that retries after a lost answer never acts twice.
 from __future__ import annotations
 
 from typing import Annotated, Any
-from uuid import UUID, uuid4
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import APIRouter, Query, Response, status
 
 from application.replies import SessionReply
 from application.use_cases import AnswerWidget, ReadCurrentSession, StartSession
@@ -29,7 +27,10 @@ from projections.documents import AgentDocument, SessionDocument
 from serve_app.access import visible
 from serve_app.auth import Principal
 from serve_app.backend import Backend
+from serve_app.dependencies import After, AgentId, BackendDep, IdempotencyKey, PrincipalDep
+from serve_app.idempotency import command_id_for
 from serve_app.problems import Problem
+from serve_app.read_your_writes import caught_up
 from serve_app.schemas import (
     ArchiveRequest,
     AssignUserRequest,
@@ -53,40 +54,6 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
     )
 }
 router = APIRouter(prefix="/api/agents", tags=["agents"], responses=PROBLEMS)
-BEARER = HTTPBearer(auto_error=False, description="A JWT: OIDC (Keycloak) or the dev HS256 secret")
-
-IdempotencyKey = Annotated[
-    UUID | None,
-    Header(description="A UUID per intended action: retries with it are applied once."),
-]
-After = Annotated[
-    int,
-    Query(ge=0, description="Wait until the read model has applied this log position."),
-]
-
-
-def backend_of(request: Request) -> Backend:
-    found: Backend = request.app.state.backend
-    return found
-
-
-async def principal(
-    request: Request,
-    _: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
-) -> Principal:
-    """The caller, from the bearer token (the scheme shows in OpenAPI through BEARER)."""
-    backend = backend_of(request)
-    return await backend.authenticator.authenticate(request.headers.get("authorization"))
-
-
-BackendDep = Annotated[Backend, Depends(backend_of)]
-PrincipalDep = Annotated[Principal, Depends(principal)]
-
-
-async def caught_up(backend: Backend, position: int) -> None:
-    """Read-your-writes: wait until the read model has applied ``position`` (0: nothing)."""
-    if position > 0:
-        await backend.projector.wait_for_position(position, backend.api.read_your_writes_timeout_s)
 
 
 async def _projected(backend: Backend, result: CommandResult, who: Principal) -> AgentDocument:
@@ -99,10 +66,6 @@ async def _act(backend: Backend, who: Principal, command: Command) -> AgentDocum
     """A command the agent decides (the caller's access included); answers with the updated
     document."""
     return await _projected(backend, await backend.runtime.handle(command), who)
-
-
-def _command_id(key: UUID | None) -> UUID:
-    return key or uuid4()
 
 
 def _session_state(reply: SessionReply) -> SessionState:
@@ -146,7 +109,7 @@ async def get_or_create_agent(
         body.agent_type,
         name=body.name,
         preferences=body.preferences,
-        command_id=_command_id(idempotency_key),
+        command_id=command_id_for(idempotency_key),
         caller=who.caller,
     )
     result = await backend.runtime.handle(command)
@@ -157,7 +120,7 @@ async def get_or_create_agent(
 
 @router.get("/{agent_id}", summary="Get one agent")
 async def get_agent(
-    agent_id: str, backend: BackendDep, who: PrincipalDep, after: After = 0
+    agent_id: AgentId, backend: BackendDep, who: PrincipalDep, after: After = 0
 ) -> AgentDocument:
     await caught_up(backend, after)
     return visible(await backend.read_model.get_agent(agent_id), agent_id, who)
@@ -165,7 +128,7 @@ async def get_agent(
 
 @router.post("/{agent_id}/sessions", summary="Start a session", status_code=201)
 async def start_session(
-    agent_id: str,
+    agent_id: AgentId,
     body: StartSessionRequest,
     backend: BackendDep,
     who: PrincipalDep,
@@ -173,7 +136,7 @@ async def start_session(
 ) -> SessionState:
     reply = await backend.runtime.handle(
         StartSession(
-            command_id=_command_id(idempotency_key),
+            command_id=command_id_for(idempotency_key),
             agent_id=agent_id,
             caller=who.caller,
             session_type=body.session_type,
@@ -185,14 +148,16 @@ async def start_session(
 
 
 @router.get("/{agent_id}/session", summary="The current session, with its pending widget")
-async def current_session(agent_id: str, backend: BackendDep, who: PrincipalDep) -> SessionState:
+async def current_session(
+    agent_id: AgentId, backend: BackendDep, who: PrincipalDep
+) -> SessionState:
     session = await backend.runtime.handle(ReadCurrentSession(agent_id=agent_id, caller=who.caller))
     return SessionState(agent_id=agent_id, position=0, session=session)
 
 
 @router.post("/{agent_id}/session/respond", summary="Answer the pending widget")
 async def respond(
-    agent_id: str,
+    agent_id: AgentId,
     body: RespondRequest,
     backend: BackendDep,
     who: PrincipalDep,
@@ -200,7 +165,7 @@ async def respond(
 ) -> SessionState:
     reply = await backend.runtime.handle(
         AnswerWidget(
-            command_id=_command_id(idempotency_key),
+            command_id=command_id_for(idempotency_key),
             agent_id=agent_id,
             caller=who.caller,
             tool_call_id=body.tool_call_id,
@@ -213,7 +178,7 @@ async def respond(
 
 @router.delete("/{agent_id}/session", summary="Terminate the current session")
 async def terminate_session(
-    agent_id: str,
+    agent_id: AgentId,
     backend: BackendDep,
     who: PrincipalDep,
     reason: str = "User terminated",
@@ -222,7 +187,7 @@ async def terminate_session(
     body = TerminateRequest(reason=reason)
     result = await backend.runtime.handle(
         TerminateSession(
-            command_id=_command_id(idempotency_key),
+            command_id=command_id_for(idempotency_key),
             agent_id=agent_id,
             caller=who.caller,
             reason=body.reason,
@@ -233,7 +198,7 @@ async def terminate_session(
 
 @router.get("/{agent_id}/sessions", summary="Session history, newest first")
 async def session_history(
-    agent_id: str,
+    agent_id: AgentId,
     backend: BackendDep,
     who: PrincipalDep,
     after: After = 0,
@@ -246,13 +211,13 @@ async def session_history(
 
 @router.patch("/{agent_id}/preferences", summary="Update preferences")
 async def update_preferences(
-    agent_id: str,
+    agent_id: AgentId,
     body: PreferencesRequest,
     backend: BackendDep,
     who: PrincipalDep,
     idempotency_key: IdempotencyKey = None,
 ) -> AgentDocument:
-    command_id = _command_id(idempotency_key)
+    command_id = command_id_for(idempotency_key)
     return await _act(
         backend,
         who,
@@ -264,7 +229,7 @@ async def update_preferences(
 
 @router.post("/{agent_id}/assignments", summary="Assign a user with a role", status_code=201)
 async def assign_user(
-    agent_id: str,
+    agent_id: AgentId,
     body: AssignUserRequest,
     backend: BackendDep,
     who: PrincipalDep,
@@ -274,7 +239,7 @@ async def assign_user(
         backend,
         who,
         AssignUser(
-            command_id=_command_id(idempotency_key),
+            command_id=command_id_for(idempotency_key),
             agent_id=agent_id,
             caller=who.caller,
             user_id=body.user_id,
@@ -286,13 +251,13 @@ async def assign_user(
 
 @router.post("/{agent_id}/archive", summary="Archive (ends the active session first)")
 async def archive_agent(
-    agent_id: str,
+    agent_id: AgentId,
     body: ArchiveRequest,
     backend: BackendDep,
     who: PrincipalDep,
     idempotency_key: IdempotencyKey = None,
 ) -> AgentDocument:
-    command_id = _command_id(idempotency_key)
+    command_id = command_id_for(idempotency_key)
     archive = ArchiveAgent(
         command_id=command_id, agent_id=agent_id, caller=who.caller, reason=body.reason
     )

@@ -23,8 +23,9 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from application.use_cases import ReadCurrentSession, ReadLiveEvents
 from domain.ids import stream_name
 from eventstore.port import RecordedEvent
-from serve_app.agents import PROBLEMS, BackendDep, PrincipalDep
+from serve_app.agents import PROBLEMS
 from serve_app.backend import Backend
+from serve_app.dependencies import AgentId, BackendDep, PrincipalDep
 
 router = APIRouter(prefix="/api/agents", tags=["streams"], responses=PROBLEMS)
 SSE_EXAMPLE = (
@@ -45,7 +46,7 @@ SESSION_ENDED = frozenset({"agent.session.completed.v1", "agent.session.terminat
     responses={200: {"content": {"text/event-stream": {"example": SSE_EXAMPLE}}}},
 )
 async def stream(
-    agent_id: str,
+    agent_id: AgentId,
     backend: BackendDep,
     who: PrincipalDep,
     last_event_id_header: Annotated[int | None, Header(alias="Last-Event-ID", ge=0)] = None,

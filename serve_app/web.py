@@ -20,8 +20,9 @@ from starlette.types import Scope
 
 from domain.enums import AgentType
 from execution.templates.loader import load_templates
-from serve_app.agents import PROBLEMS, BackendDep, PrincipalDep
+from serve_app.agents import PROBLEMS
 from serve_app.auth import AuthSettings
+from serve_app.dependencies import BackendDep, PrincipalDep
 
 router = APIRouter(prefix="/api", tags=["ui"])
 

@@ -18,9 +18,10 @@ from domain.enums import SessionStatus
 from domain.errors import AgentNotFound
 from domain.session import Session, SessionConfig
 from projections.documents import SessionDocument
-from serve_app.agents import BackendDep, IdempotencyKey, PrincipalDep, caught_up
 from serve_app.auth import Principal
 from serve_app.backend import Backend
+from serve_app.dependencies import BackendDep, IdempotencyKey, PrincipalDep
+from serve_app.idempotency import command_id_for
 from serve_app.legacy.middleware import PREFIX
 from serve_app.legacy.schemas import (
     STREAM_EXAMPLE,
@@ -42,6 +43,7 @@ from serve_app.legacy.translation import (
     terminated_reason_of,
 )
 from serve_app.problems import NotFound, Problem
+from serve_app.read_your_writes import caught_up
 
 SESSION_LIST_LIMIT = 200
 """The most sessions ``GET /api/session`` answers with (its docstring, in OpenAPI, says 200):
@@ -142,7 +144,7 @@ async def start(
         body.session_type,
         system_prompt=body.system_prompt,
         config=config,
-        **({"command_id": idempotency_key} if idempotency_key is not None else {}),
+        command_id=command_id_for(idempotency_key),
     )
     reply = await backend.runtime.handle(request)
     session_id = commands.StartSession(
@@ -210,7 +212,7 @@ async def respond(
                 tool_call_id=body.tool_call_id,
                 response=body.response,
                 response_time_ms=body.response_time_ms,
-                **({"command_id": idempotency_key} if idempotency_key is not None else {}),
+                command_id=command_id_for(idempotency_key),
             )
         )
     now = await _session_after_drive(backend, reply, session_id, who)
@@ -233,7 +235,7 @@ async def terminate(
         caller=who.caller,
         session_id=session_id,
         reason=reason,
-        **({"command_id": idempotency_key} if idempotency_key is not None else {}),
+        command_id=command_id_for(idempotency_key),
     )
     with _answered_as_the_session(session_id):
         result = await backend.runtime.handle(command)

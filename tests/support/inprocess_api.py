@@ -13,14 +13,16 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from uuid import uuid4
 
 import httpx
 from pydantic import SecretStr
 
 from actors.projector_actor import ProjectionStatus
+from actors.runtime import host_config
 from actors.settings import Settings
-from application.bootstrap import HostConfig, build_application
+from application.bootstrap import build_application
 from application.service import AgentApplication
 from eventstore.factory import open_event_store
 from projections.factory import open_read_model
@@ -65,14 +67,21 @@ class InProcessApi:
 
 @contextlib.asynccontextmanager
 async def inprocess_api(
-    workdir: Path, *, secret: str, max_body_bytes: int = 4096
+    workdir: Path,
+    *,
+    secret: str,
+    max_body_bytes: int = 4096,
+    read_model_url: str | None = None,
+    **settings_fields: Any,
 ) -> AsyncIterator[InProcessApi]:
-    """The API on an ``httpx`` client (base URL http://api), tokens checked against ``secret``."""
+    """The API on an ``httpx`` client (base URL http://api), tokens checked against ``secret``;
+    the read model in SQLite under ``workdir`` unless ``read_model_url`` names another."""
     settings = Settings(
         event_store_url=f"memory://{uuid4().hex}",
-        read_model_url=f"sqlite:///{workdir / 'read_model.db'}",
+        read_model_url=read_model_url or f"sqlite:///{workdir / 'read_model.db'}",
+        **settings_fields,
     )
-    application = build_application(HostConfig(event_store_url=settings.event_store_url))
+    application = build_application(host_config(settings))
     api = ApiSettings(max_body_bytes=max_body_bytes)
     auth = AuthSettings(jwt_secret=SecretStr(secret))
     event_store = await open_event_store(settings.event_store_url)
