@@ -110,7 +110,9 @@ async def inprocess_api(
                 transport=httpx.ASGITransport(app=app), base_url="http://api", timeout=30
             ) as http,
         ):
-            yield InProcessApi(http=http, application=application, services=services)
+            try:
+                yield InProcessApi(http=http, application=application, services=services)
+            finally:
+                await projector.stop()  # before the lifespan closes the stores under it
     finally:
-        await projector.stop()
         await application.close()
