@@ -12,7 +12,7 @@ import contextlib
 import logging
 import os
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import ray
 from pydantic import BaseModel, ConfigDict
@@ -29,8 +29,10 @@ from actors.placement import PROJECTOR_NAME
 from actors.restarts import call_through_restarts
 from actors.settings import Settings
 from eventstore.factory import open_event_store
+from eventstore.port import StoreUnavailable
 from projections.factory import open_read_model
 from projections.projector import PoisonEvent, Projector
+from projections.store import ReadModelUnavailable
 
 log = logging.getLogger(__name__)
 FOLLOW_RETRY_MAX_WAIT_S = 10.0
@@ -44,15 +46,53 @@ class ProjectorConfig(BaseModel):
     read_model_url: str
 
 
+StopReason = Literal["poison_event", "store_unavailable", "failed"]
+"""Why following stopped, as a stable code: ``poison_event`` (an event it cannot project,
+the only way the actor stops), or, for a projector without the actor's retries,
+``store_unavailable`` or ``failed``."""
+
+
 class ProjectionStatus(BaseModel):
+    """How far the read model follows the log. Codes and positions only: no exception text and
+    nothing of an event's data, so it can be shown to operators and probes as it is."""
+
     checkpoint: int
     last_position: int
     pid: int
-    stopped_by: str | None = None
+    stopped_by: StopReason | None = None
+    stopped_at: int | None = None
+    """The position of the poison event following stopped at (never skipped)."""
+    stopped_event_type: str | None = None
 
     @property
     def lag(self) -> int:
         return self.last_position - self.checkpoint
+
+
+async def projection_status(
+    projector: Projector, following: asyncio.Task[None], *, pid: int
+) -> ProjectionStatus:
+    """The status of ``projector`` as its ``following`` task has left it (the actor's and the
+    in-process projector's alike)."""
+    status = ProjectionStatus(
+        checkpoint=await projector.read_model.checkpoint(),
+        last_position=await projector.event_store.last_position(),
+        pid=pid,
+    )
+    stopped = following.exception() if following.done() and not following.cancelled() else None
+    if isinstance(stopped, PoisonEvent):
+        return status.model_copy(
+            update={
+                "stopped_by": "poison_event",
+                "stopped_at": stopped.position,
+                "stopped_event_type": stopped.event_type,
+            }
+        )
+    if isinstance(stopped, ReadModelUnavailable | StoreUnavailable):
+        return status.model_copy(update={"stopped_by": "store_unavailable"})
+    if stopped is not None:
+        return status.model_copy(update={"stopped_by": "failed"})
+    return status
 
 
 @ray.remote
@@ -65,26 +105,24 @@ class ProjectorActor:
 
     async def _follow(self) -> None:
         """Open the stores and follow the log; a store failure is retried with backoff
-        (the checkpoint makes resuming exact), a PoisonEvent stops following loudly."""
-        async for attempt in AsyncRetrying(
-            retry=retry_if_exception_type(Exception) & retry_if_not_exception_type(PoisonEvent),
-            wait=wait_exponential(multiplier=0.1, max=FOLLOW_RETRY_MAX_WAIT_S),
-            before_sleep=_log_retry,
-        ):
-            with attempt:
-                if not self._projector.done():
-                    self._projector.set_result(await _open_projector(self._config))
-                await self._projector.result().run()
+        (the checkpoint makes resuming exact), a PoisonEvent stops following loudly: the
+        stores classify what they refuse for its data as one, so no batch is retried forever."""
+        try:
+            async for attempt in AsyncRetrying(
+                retry=retry_if_exception_type(Exception) & retry_if_not_exception_type(PoisonEvent),
+                wait=wait_exponential(multiplier=0.1, max=FOLLOW_RETRY_MAX_WAIT_S),
+                before_sleep=_log_retry,
+            ):
+                with attempt:
+                    if not self._projector.done():
+                        self._projector.set_result(await _open_projector(self._config))
+                    await self._projector.result().run()
+        except PoisonEvent:
+            log.exception("projector stopped at a poison event; an operator must fix it")
+            raise
 
     async def status(self) -> ProjectionStatus:
-        projector = await self._projector
-        stopped = self._task.done() and not self._task.cancelled() and self._task.exception()
-        return ProjectionStatus(
-            checkpoint=await projector.read_model.checkpoint(),
-            last_position=await projector.event_store.last_position(),
-            pid=os.getpid(),
-            stopped_by=repr(stopped) if stopped else None,
-        )
+        return await projection_status(await self._projector, self._task, pid=os.getpid())
 
     async def wait_for_position(self, position: int, timeout_s: float) -> bool:
         projector = await self._started()

@@ -23,7 +23,12 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from application.agent_repository import AgentRepository, LoadedAgent, command_event_ids
+from application.agent_repository import (
+    AgentRepository,
+    LoadedAgent,
+    command_event_ids,
+    same_request,
+)
 from domain.commands import Command, CommandResult
 from domain.errors import AgentNotFound, DomainError
 from domain.session import Session
@@ -104,7 +109,8 @@ class AgentActivation:
         loaded = await self._load()
         agent = loaded.agent
         command.authorize(agent)  # before the dedup answer: a retry is the caller's own
-        applied = loaded.dedup.applied(command.command_id)
+        # A retry is answered as the first time; the same id for another request is refused.
+        applied = loaded.dedup.applied(command.command_id, command.request_fingerprint)
         if applied is not None:
             return self._result(command, loaded, applied, (), duplicate=True)
         if not agent.exists and not command.may_create:
@@ -121,17 +127,24 @@ class AgentActivation:
         event_ids = command_event_ids(command.command_id, len(pending))
         expected_version = agent.version
         try:
-            appended = await self._repository.save(agent, event_ids)
+            appended = await self._repository.save(
+                agent, event_ids, request_fingerprint=command.request_fingerprint
+            )
         except BaseException:
             self._loaded = None  # memory holds unpersisted events: forget it all
             raise
         if appended.version != expected_version + len(pending):
             # The store recognised a retry this window had forgotten: its idempotent re-append
             # wrote nothing and says where the original events are. What memory just decided
-            # again was never stored, so reload before the next command.
+            # again was never stored, so reload before the next command. Stored for another
+            # request, it is refused as the window would have refused it.
             self._loaded = None
+            if command.request_fingerprint is not None:
+                first = appended.version - len(pending) + 1
+                stored = await self._repository.request_fingerprint_at(self.agent_id, first)
+                same_request(stored, command.request_fingerprint)
             return self._result(command, loaded, appended, (), duplicate=True)
-        loaded.dedup.add(event_ids, appended)
+        loaded.dedup.add(event_ids, appended, command.request_fingerprint)
         await self._maybe_snapshot(loaded, expected_version, appended.version)
         return self._result(command, loaded, appended, tuple(e.event_type for e in pending))
 

@@ -2,7 +2,10 @@
 
 Besides the aggregate, a load returns the ids of the stream's most recent events: with event
 ids derived from command ids (``command_event_ids``), that is how a command retried after a
-crash is recognised as already applied, in any process, without a separate dedup table.
+crash is recognised as already applied, in any process, without a separate dedup table. A
+command's first event also carries the fingerprint of the request it was sent for
+(``REQUEST_DIGEST``), so the same command id sent for another request is told apart from a
+retry.
 """
 
 from __future__ import annotations
@@ -10,8 +13,10 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 from uuid import UUID, uuid5
 
+from application.errors import IdempotencyKeyReused
 from domain.agent import Agent
 from domain.ids import stream_name
 from domain.state import AgentState
@@ -20,13 +25,27 @@ from eventstore.port import AppendResult, EventStore, RecordedEvent, Snapshot
 
 # Bump when the snapshot payload or AgentState changes shape: older snapshots are then
 # ignored and the stream replayed.
-SNAPSHOT_SCHEMA = 2  # 2: AgentState gained score metrics
+SNAPSHOT_SCHEMA = 3  # 2: AgentState gained score metrics; 3: the window keeps fingerprints
 DEDUP_WINDOW_SIZE = 2048
+REQUEST_DIGEST = "requestdigest"
+"""The CloudEvents extension attribute, on a command's first event, holding the fingerprint of
+the request the command was sent for (``Command.request_fingerprint``)."""
 
 
 def command_event_ids(command_id: UUID, count: int) -> list[UUID]:
     """Event ids of a command's events: a retry re-derives the same ids."""
     return [uuid5(command_id, str(index)) for index in range(count)]
+
+
+def same_request(stored: str | None, sent: str | None) -> None:
+    """Refuse a command already applied for one request and now sent for another. Where either
+    side has no fingerprint (a system command, an event stored before fingerprints) there is
+    nothing to compare, and the command is taken as the retry it claims to be."""
+    if stored is not None and sent is not None and stored != sent:
+        raise IdempotencyKeyReused(
+            "this Idempotency-Key was already used on this agent for another request"
+            " (another body or route); send a new key for a new request"
+        )
 
 
 @dataclass
@@ -36,40 +55,57 @@ class DedupWindow:
 
     An append reports the position of its batch's last event only, so every event of the
     batch is recorded with that one. ``applied`` answers from a command's last event, so what
-    it returns is always that event's own position.
+    it returns is always that event's own position. ``fingerprints`` holds, by the id of a
+    command's first event, the fingerprint of the request it was sent for (if any), as long as
+    that event is in the window.
     """
 
     events: OrderedDict[UUID, AppendResult] = field(default_factory=OrderedDict)
+    fingerprints: dict[UUID, str] = field(default_factory=dict)
     limit: int = DEDUP_WINDOW_SIZE
 
-    def add(self, ids: Iterable[UUID], appended: AppendResult) -> None:
-        """Events stored as one batch that ended at ``appended``."""
+    def add(
+        self, ids: Iterable[UUID], appended: AppendResult, fingerprint: str | None = None
+    ) -> None:
+        """Events stored as one batch that ended at ``appended``; ``fingerprint`` is what the
+        first of them carries."""
         ids = list(ids)
         for offset, event_id in enumerate(ids):
             version = appended.version - len(ids) + 1 + offset
             self.events[event_id] = AppendResult(version, appended.position)
+        if ids and fingerprint is not None:
+            self.fingerprints[ids[0]] = fingerprint
         while len(self.events) > self.limit:
-            self.events.popitem(last=False)
+            evicted, _ = self.events.popitem(last=False)
+            self.fingerprints.pop(evicted, None)
 
-    def applied(self, command_id: UUID) -> AppendResult | None:
+    def applied(self, command_id: UUID, fingerprint: str | None = None) -> AppendResult | None:
         """Stream version and global position after the command's events, if they are stored
-        (the same as when the command was first applied); else None."""
+        (the same as when the command was first applied); else None. Raises
+        IdempotencyKeyReused if they were stored for a request other than ``fingerprint``."""
         applied = None
         for event_id in _ids_of(command_id):
             found = self.events.get(event_id)
             if found is None:
-                return applied
+                break
             applied = found
+        if applied is not None:
+            first = command_event_ids(command_id, 1)[0]
+            same_request(self.fingerprints.get(first), fingerprint)
         return applied
 
-    def to_json(self) -> list[list[str | int]]:
-        return [[str(event_id), at.version, at.position] for event_id, at in self.events.items()]
+    def to_json(self) -> list[list[str | int | None]]:
+        return [
+            [str(event_id), at.version, at.position, self.fingerprints.get(event_id)]
+            for event_id, at in self.events.items()
+        ]
 
     @classmethod
-    def from_json(cls, data: Sequence[Sequence[str | int]]) -> DedupWindow:
+    def from_json(cls, data: Sequence[Sequence[Any]]) -> DedupWindow:
         window = cls()
-        for event_id, version, position in data:
-            window.events[UUID(str(event_id))] = AppendResult(int(version), int(position))
+        for event_id, version, position, fingerprint in data:
+            at = AppendResult(int(version), int(position))
+            window.add([UUID(str(event_id))], at, None if fingerprint is None else str(fingerprint))
         return window
 
 
@@ -115,12 +151,19 @@ class AgentRepository:
         )
         dedup = DedupWindow.from_json(snapshot.state["recent_event_ids"])
         for event in tail:
-            dedup.add([event.id], AppendResult(event.version, event.position))
+            _remember(dedup, event)
         return LoadedAgent(agent, dedup)
 
-    async def save(self, agent: Agent, event_ids: Sequence[UUID] | None = None) -> AppendResult:
+    async def save(
+        self,
+        agent: Agent,
+        event_ids: Sequence[UUID] | None = None,
+        *,
+        request_fingerprint: str | None = None,
+    ) -> AppendResult:
         """Append the agent's pending events at its version, then mark them committed; return
-        the store's AppendResult (the stream version, and the position callers wait on).
+        the store's AppendResult (the stream version, and the position callers wait on). The
+        first event carries ``request_fingerprint`` (``REQUEST_DIGEST``), if given.
 
         On any failure (WrongExpectedVersion, StoreUnavailable) the agent is left uncommitted
         and must be discarded by the caller: its in-memory state includes unpersisted events.
@@ -128,8 +171,13 @@ class AgentRepository:
         pending = agent.pending_events
         if event_ids is not None and len(event_ids) != len(pending):
             raise ValueError("one event id per pending event")
+        digest = {REQUEST_DIGEST: request_fingerprint} if request_fingerprint is not None else {}
         envelopes = [
-            to_envelope(event, event_ids[i] if event_ids is not None else None)
+            to_envelope(
+                event,
+                event_ids[i] if event_ids is not None else None,
+                extensions=digest if i == 0 else None,
+            )
             for i, event in enumerate(pending)
         ]
         appended = await self._store.append(
@@ -137,6 +185,11 @@ class AgentRepository:
         )
         agent.mark_committed()
         return appended
+
+    async def request_fingerprint_at(self, agent_id: str, version: int) -> str | None:
+        """The request fingerprint the agent's event at ``version`` carries, if any."""
+        found = await self._store.read(stream_name(agent_id), from_version=version, limit=1)
+        return found[0].extensions.get(REQUEST_DIGEST) if found else None
 
     async def save_snapshot(self, agent: Agent, dedup: DedupWindow | None = None) -> None:
         """Snapshot the committed state (never one with pending, unpersisted events)."""
@@ -158,5 +211,10 @@ class AgentRepository:
 def _dedup_window(recorded: Sequence[RecordedEvent]) -> DedupWindow:
     window = DedupWindow()
     for event in recorded[-DEDUP_WINDOW_SIZE:]:
-        window.add([event.id], AppendResult(event.version, event.position))
+        _remember(window, event)
     return window
+
+
+def _remember(window: DedupWindow, event: RecordedEvent) -> None:
+    at = AppendResult(event.version, event.position)
+    window.add([event.id], at, event.extensions.get(REQUEST_DIGEST))

@@ -26,6 +26,9 @@ class HostConfig(BaseModel):
     max_activations: int = 10_000
     llm: LlmSettings = Field(default_factory=lambda: LlmSettings(base_url=None))
     """The executor's LLM (no base URL: templated sessions only)."""
+    exit_when_idle: bool = False
+    """The host leaves for good once it holds nothing (dedicated placement: one actor per
+    agent, so an idle agent would otherwise keep a process forever)."""
 
 
 def build_application(config: HostConfig) -> AgentApplication:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, overload
 
@@ -19,7 +20,9 @@ from application.live_events import LiveEvents
 from application.replies import SessionReply
 from application.use_case import UseCase
 from domain.commands import Command, CommandResult
+from domain.enums import SessionStatus
 from domain.ids import stream_name
+from domain.session import Session
 from domain.state import AgentState
 from eventstore.port import EventStore
 from execution.executor import Outcome, ProactiveAgentExecutor
@@ -48,10 +51,14 @@ class AgentApplication:
         self._store: EventStore | None = None
         self._activations: Activations | None = None
         self._passivator: asyncio.Task[None] | None = None
+        self._on_idle: Callable[[], None] | None = None
+        self._in_flight = 0
+        self._last_request = time.monotonic()
         self.live = LiveEvents()
         self.drives = Drives()
+        self._tools = tools or ServerToolRegistry()
         self.executor = ProactiveAgentExecutor(
-            self, llm=llm, tools=tools or ServerToolRegistry(), publish=self.live.publish
+            self, llm=llm, tools=self._tools, publish=self.live.publish
         )
 
     @overload
@@ -61,9 +68,15 @@ class AgentApplication:
     async def handle(self, request: UseCase[R]) -> R: ...
 
     async def handle(self, request: Command | UseCase[Any]) -> Any:
-        if isinstance(request, Command):
-            return await self.execute(request)
-        return await request.run(self)
+        self._start_passivator()
+        self._in_flight += 1
+        try:
+            if isinstance(request, Command):
+                return await self.execute(request)
+            return await request.run(self)
+        finally:
+            self._in_flight -= 1
+            self._last_request = time.monotonic()
 
     # ------------------------------------------------------------- what use cases build on
 
@@ -89,6 +102,8 @@ class AgentApplication:
                 result=result, outcome=None, session=result.session, position=result.position
             )
         outcome = await self.drive(result.agent_id)
+        if result.duplicate and outcome is Outcome.NO_ACTIVE_SESSION:
+            outcome = _how_it_ended(result.session) or outcome
         state = await self.agent_state(result.agent_id)
         store = await self.store()
         later = await store.read(stream_name(result.agent_id), from_version=result.version + 1)
@@ -107,12 +122,34 @@ class AgentApplication:
     # ------------------------------------------------------------- the host's housekeeping
 
     def passivate_idle(self, idle_for_s: float | None = None) -> int:
-        return self._activations.passivate_idle(idle_for_s) if self._activations else 0
+        """Drop activations idle for ``idle_for_s`` (default: the timeout); then, if that left
+        the application holding nothing, tell the ``when_idle`` callback."""
+        dropped = self._activations.passivate_idle(idle_for_s) if self._activations else 0
+        if self._on_idle is not None and self.is_idle(idle_for_s):
+            self._on_idle()
+        return dropped
+
+    def is_idle(self, for_s: float | None = None) -> bool:
+        """No activation held, no request in flight, and none for ``for_s`` (default: the
+        idle timeout): stopping now would cut nothing."""
+        quiet_s = self._idle_timeout_s if for_s is None else for_s
+        return (
+            not self.agent_ids()
+            and self._in_flight == 0
+            and time.monotonic() - self._last_request >= quiet_s
+        )
+
+    def when_idle(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` whenever passivation leaves the application idle (``is_idle``): a
+        host of one agent stops then, so idle agents keep no process (the host, not this
+        Ray-free application, knows how to stop)."""
+        self._on_idle = callback
 
     def agent_ids(self) -> tuple[str, ...]:
         return self._activations.agent_ids() if self._activations else ()
 
     async def close(self) -> None:
+        await self._tools.close()  # the server tools' worker processes
         if self._passivator is not None:
             self._passivator.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -133,8 +170,13 @@ class AgentApplication:
                     max_activations=self._max_activations,
                     on_passivate=self._forget,
                 )
-                self._passivator = asyncio.create_task(self._passivate_forever())
+                self._start_passivator()
             return self._activations
+
+    def _start_passivator(self) -> None:
+        """Once, on first use (a host may be sent requests that never load an agent)."""
+        if self._passivator is None:
+            self._passivator = asyncio.create_task(self._passivate_forever())
 
     def _forget(self, agent_id: str) -> None:
         self.live.forget(agent_id)
@@ -145,3 +187,13 @@ class AgentApplication:
         while True:
             await asyncio.sleep(interval)
             self.passivate_idle()
+
+
+def _how_it_ended(session: Session | None) -> Outcome | None:
+    """A retried command whose first drive ended its session is answered as that drive was:
+    the session is over now, but it was the retried command that ended it."""
+    if session is None:
+        return None
+    return {SessionStatus.COMPLETED: Outcome.COMPLETED, SessionStatus.EXPIRED: Outcome.EXPIRED}.get(
+        session.status
+    )

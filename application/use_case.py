@@ -10,7 +10,7 @@ them through the agent's activation as they are.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Generic, Protocol, TypeVar, overload
+from typing import TYPE_CHECKING, ClassVar, Generic, Protocol, TypeVar, overload
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -27,9 +27,16 @@ R_co = TypeVar("R_co", covariant=True)
 class UseCase(BaseModel, Generic[R]):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    may_create: ClassVar[bool] = False
+    """Whether it may bring its agent into being (as ``Command.may_create``): where one actor
+    hosts one agent, only such a request may start the actor of an agent not yet stored."""
+
     agent_id: str = Field(min_length=1)
     caller: Caller | None = None
     """Who asks; None for the system itself (the sweeper, scripts, tests)."""
+    request_fingerprint: str | None = Field(default=None, pattern=r"^[0-9a-f]{1,64}$")
+    """The digest of the request it answers (``Command.request_fingerprint``), handed on to
+    the command it sends under its command id."""
 
     async def run(self, app: AgentApplication) -> R:
         raise NotImplementedError
@@ -43,3 +50,6 @@ class UseCases(Protocol):
 
     @overload
     async def handle(self, request: UseCase[R]) -> R: ...
+
+    async def close(self) -> None:
+        """Release what answering needed (connections, worker processes)."""

@@ -31,9 +31,11 @@ from domain.errors import (
     InvalidCommand,
     NoActiveSession,
     NoPendingClientAction,
+    OwnerCannotLeave,
     SessionAlreadyActive,
     SessionMismatch,
     UserAlreadyAssigned,
+    UserNotAssigned,
     WrongToolCall,
 )
 from domain.events import (
@@ -50,6 +52,7 @@ from domain.events import (
     SessionStarted,
     SessionTerminated,
     UserAssignedToAgent,
+    UserUnassignedFromAgent,
 )
 from domain.execution_state import ExecutionState, LlmMessage
 from domain.session import ClientAction, ClientResponse, Session, SessionConfig
@@ -229,6 +232,22 @@ class Agent:
                 user_id=user_id,
                 role=checked_role,
                 assigned_by=assigned_by,
+            )
+        )
+
+    def unassign_user(self, user_id: str, *, unassigned_by: str, now: datetime) -> None:
+        """End ``user_id``'s assignment (``unassigned_by`` is who did: the owner, an admin,
+        or the user, leaving); the owner's primary role never ends."""
+        state = self._writable()
+        _require_text(user_id, "user_id")
+        _require_text(unassigned_by, "unassigned_by")
+        if user_id == state.owner_user_id:
+            raise OwnerCannotLeave(f"the owner of agent {state.id} cannot be unassigned")
+        if state.role_of(user_id) is None:
+            raise UserNotAssigned(f"user {user_id} is not assigned to agent {state.id}")
+        self._emit(
+            UserUnassignedFromAgent(
+                agent_id=state.id, occurred_at=now, user_id=user_id, unassigned_by=unassigned_by
             )
         )
 

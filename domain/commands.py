@@ -14,14 +14,14 @@ from uuid import UUID, uuid4, uuid5
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from domain.access import Caller, Permission, authorize
+from domain.access import MANAGED_PREFERENCE_KEYS, Caller, Permission, authorize
 from domain.agent import Agent
 from domain.enums import AgentType, AssignmentRole, ControlMode, SessionType
 from domain.errors import InvalidCommand
 from domain.execution_state import ExecutionState, LlmMessage
 from domain.ids import agent_id_for
 from domain.session import ClientAction, ClientResponse, Session, SessionConfig
-from domain.state import DEFAULT_MAX_HISTORY_SIZE
+from domain.state import DEFAULT_MAX_HISTORY_SIZE, AgentState
 
 
 class Command(BaseModel):
@@ -31,12 +31,16 @@ class Command(BaseModel):
     """Whether the command may run on an agent whose stream does not exist yet."""
 
     permission: ClassVar[Permission] = Permission.ACT
-    """What the caller must be allowed to do on the agent for the command to run."""
+    """What the caller must be allowed to do on the agent for the command to run, unless
+    ``required`` says otherwise for this command's content."""
 
     command_id: UUID = Field(default_factory=uuid4)
     agent_id: str = Field(min_length=1)
     caller: Caller | None = None
     """Who sent it; None for the system's own steps (the executor, the sweeper)."""
+    request_fingerprint: str | None = Field(default=None, pattern=r"^[0-9a-f]{1,64}$")
+    """A digest of the request the command id was chosen for (an Idempotency-Key's): the
+    same id with another digest is another request, refused rather than taken as a retry."""
 
     def decide(self, agent: Agent, now: datetime) -> None:
         """Check the caller's access to the agent as it stands, then apply the command."""
@@ -47,7 +51,13 @@ class Command(BaseModel):
         """Refuse a caller who may not do this to ``agent`` (the system's own steps may)."""
         if self.caller is not None and (agent.exists or not self.may_create):
             state = agent.state if agent.exists else None
-            authorize(state, self.agent_id, self.caller, self.permission)
+            needed = self.required(state) if state is not None else Permission.READ
+            authorize(state, self.agent_id, self.caller, needed)
+
+    def required(self, state: AgentState) -> Permission:
+        """The permission this command needs on ``state`` (commands whose content decides
+        it override this)."""
+        return self.permission
 
     def apply(self, agent: Agent, now: datetime) -> None:
         """Run the domain method(s); raise DomainError to refuse."""
@@ -131,11 +141,19 @@ class GetOrCreateAgent(CreateAgent):
 class UpdatePreferences(Command):
     changes: dict[str, JsonValue]
 
+    def required(self, state: AgentState) -> Permission:
+        """Setting or removing a profile key is the owner's; personal keys any user's."""
+        if MANAGED_PREFERENCE_KEYS.isdisjoint(self.changes):
+            return Permission.ACT
+        return Permission.CONFIGURE_AGENT
+
     def apply(self, agent: Agent, now: datetime) -> None:
         agent.update_preferences(self.changes, now=now)
 
 
 class AssignUser(Command):
+    permission = Permission.ASSIGN
+
     user_id: str
     role: AssignmentRole
     assigned_by: str
@@ -144,7 +162,23 @@ class AssignUser(Command):
         agent.assign_user(self.user_id, self.role, assigned_by=self.assigned_by, now=now)
 
 
+class UnassignUser(Command):
+    """End a user's assignment: another user's (the owner, an admin) or one's own (leave)."""
+
+    user_id: str
+    unassigned_by: str
+
+    def required(self, state: AgentState) -> Permission:
+        leaving = self.caller is not None and self.caller.user_id == self.user_id
+        return Permission.LEAVE if leaving else Permission.UNASSIGN
+
+    def apply(self, agent: Agent, now: datetime) -> None:
+        agent.unassign_user(self.user_id, unassigned_by=self.unassigned_by, now=now)
+
+
 class ArchiveAgent(Command):
+    permission = Permission.ARCHIVE
+
     reason: str
 
     def apply(self, agent: Agent, now: datetime) -> None:
@@ -159,6 +193,16 @@ class StartSession(Command):
     control_mode: ControlMode = ControlMode.PROACTIVE
     system_prompt: str | None = None
     config: SessionConfig = Field(default_factory=SessionConfig)
+
+    def required(self, state: AgentState) -> Permission:
+        """The defaults (naming a template or a session type at most) are anyone's who may
+        use the agent; anything else overrides how the agent runs the session."""
+        as_configured = (
+            self.system_prompt is None
+            and self.control_mode is ControlMode.PROACTIVE
+            and self.config == SessionConfig(template_id=self.config.template_id)
+        )
+        return Permission.ACT if as_configured else Permission.CONFIGURE_SESSION
 
     @property
     def session_id(self) -> str:

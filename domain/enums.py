@@ -23,13 +23,9 @@ class AgentStatus(StrEnum):
 
 class AssignmentRole(StrEnum):
     PRIMARY = "primary"  # the owner; exactly one, set at creation
-    SHARED = "shared"  # team member: can interact
-    MENTEE = "mentee"  # being mentored: can interact
+    SHARED = "shared"  # team member: uses the agent and tunes its sessions
+    MENTEE = "mentee"  # being mentored: uses the agent as configured
     OBSERVER = "observer"  # read-only
-
-    @property
-    def can_act(self) -> bool:
-        return self is not AssignmentRole.OBSERVER
 
 
 class SessionType(StrEnum):

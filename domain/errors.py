@@ -24,7 +24,8 @@ class AgentNotFound(DomainError):
 
 
 class AccessDenied(DomainError):
-    """The caller may see the agent but its role may not do this (an observer acting)."""
+    """The caller may see the agent but its role may not do this (``domain.access.ROLE_MATRIX``:
+    an observer acting, a shared user archiving)."""
 
     code = "forbidden"
 
@@ -83,6 +84,19 @@ class InvalidAssignment(DomainError):
 
 class UserAlreadyAssigned(DomainError):
     code = "user_already_assigned"
+
+
+class UserNotAssigned(DomainError):
+    """Unassigning a user who has no assignment on the agent (never had, or already left)."""
+
+    code = "user_not_assigned"
+
+
+class OwnerCannotLeave(DomainError):
+    """The owner holds the primary role for the agent's whole life: an agent always has one
+    owner, so the owner is never unassigned (archiving is how an owner lets go)."""
+
+    code = "owner_cannot_leave"
 
 
 class UnknownEventType(DomainError):

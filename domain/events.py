@@ -50,6 +50,15 @@ class UserAssignedToAgent(DomainEvent):
     assigned_by: str
 
 
+class UserUnassignedFromAgent(DomainEvent):
+    """A user's assignment ends: the owner or an admin removed them, or they left."""
+
+    event_type = "agent.user.unassigned.v1"
+
+    user_id: str
+    unassigned_by: str
+
+
 class AgentPreferencesUpdated(DomainEvent):
     """Carries the whole new preference map, so a projection needs no earlier event."""
 
@@ -164,6 +173,7 @@ AGENT_EVENT_CLASSES: tuple[type[DomainEvent], ...] = (
     AgentCreated,
     AgentArchived,
     UserAssignedToAgent,
+    UserUnassignedFromAgent,
     AgentPreferencesUpdated,
     SessionStarted,
     SessionMessagesRecorded,

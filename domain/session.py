@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
-from pydantic import Field, JsonValue
+from pydantic import Field, JsonValue, field_validator
 
 from domain.enums import ControlMode, SessionStatus, SessionType
 from domain.execution_state import LlmMessage
 from domain.value_object import ValueObject
+
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
 
 
 class SessionConfig(ValueObject):
@@ -25,6 +28,23 @@ class SessionConfig(ValueObject):
     model_id: str | None = None
     template_id: str | None = None
     extra: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("model_id", "template_id", "completion_criteria", "extra")
+    @classmethod
+    def _storable(cls, value: object) -> object:
+        """No NUL and no lone surrogate anywhere: the edge refuses them with a 422 already;
+        this stops a script or the migration from storing what no read model can hold."""
+        stack = [value]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, dict):
+                stack.extend(node.keys())
+                stack.extend(node.values())
+            elif isinstance(node, list | tuple):
+                stack.extend(node)
+            elif isinstance(node, str) and _UNSTORABLE.search(node):
+                raise ValueError("must not contain NUL or lone surrogate characters")
+        return value
 
 
 class ClientAction(ValueObject):

@@ -29,6 +29,7 @@ from domain.events import (
     SessionStarted,
     SessionTerminated,
     UserAssignedToAgent,
+    UserUnassignedFromAgent,
 )
 from domain.execution_state import ExecutionState
 from domain.session import Session, SessionItem, session_score
@@ -133,6 +134,11 @@ def _on_user_assigned(state: AgentState, event: UserAssignedToAgent) -> AgentSta
         assigned_at=event.occurred_at,
     )
     return state.replace(assignments=(*state.assignments, assignment), updated_at=event.occurred_at)
+
+
+def _on_user_unassigned(state: AgentState, event: UserUnassignedFromAgent) -> AgentState:
+    kept = tuple(a for a in state.assignments if a.user_id != event.user_id)
+    return state.replace(assignments=kept, updated_at=event.occurred_at)
 
 
 def _on_preferences_updated(state: AgentState, event: AgentPreferencesUpdated) -> AgentState:
@@ -253,6 +259,7 @@ _RULES: dict[type[DomainEvent], Callable[[AgentState, Any], AgentState]] = dict(
     [
         _rule(AgentArchived, _on_agent_archived),
         _rule(UserAssignedToAgent, _on_user_assigned),
+        _rule(UserUnassignedFromAgent, _on_user_unassigned),
         _rule(AgentPreferencesUpdated, _on_preferences_updated),
         _rule(SessionStarted, _on_session_started),
         _rule(SessionMessagesRecorded, _on_messages_recorded),

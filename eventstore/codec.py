@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from uuid import UUID, uuid4
 
 from domain.events import AGENT_EVENTS, DomainEvent, EventRegistry
@@ -14,8 +15,10 @@ def to_envelope(
     *,
     source: str = DEFAULT_SOURCE,
     registry: EventRegistry = AGENT_EVENTS,
+    extensions: Mapping[str, str] | None = None,
 ) -> NewEvent:
-    """Wrap a domain event; pass ``event_id`` to make a retried append idempotent."""
+    """Wrap a domain event; pass ``event_id`` to make a retried append idempotent, and
+    ``extensions`` for what the envelope carries beside the event (see NewEvent)."""
     event_type, data = registry.encode(event)
     return NewEvent(
         type=event_type,
@@ -24,6 +27,7 @@ def to_envelope(
         id=event_id or uuid4(),
         source=source,
         time=event.occurred_at,
+        extensions=extensions or {},
     )
 
 

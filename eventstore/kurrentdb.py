@@ -39,6 +39,7 @@ from eventstore.port import (
     StoreUnavailable,
     StreamState,
     check_expected_version,
+    checked_extensions,
 )
 
 CONTENT_TYPE: Literal["application/json"] = "application/json"
@@ -276,7 +277,13 @@ def to_kurrent_event(event: NewEvent) -> KurrentNewEvent:
     """Our envelope as a client event; refuses non-JSON data and naive times."""
     if event.time.utcoffset() is None:
         raise ValueError(f"event time must be timezone-aware, got {event.time!r}")
-    metadata = {"source": event.source, "subject": event.subject, "time": event.time.isoformat()}
+    # The extensions beside the envelope's attributes, whose names they cannot take.
+    metadata = {
+        "source": event.source,
+        "subject": event.subject,
+        "time": event.time.isoformat(),
+        **event.extensions,
+    }
     return KurrentNewEvent(
         type=event.type,
         data=canonical_json.dumps(event.data).encode(),
@@ -290,16 +297,21 @@ def from_kurrent_event(recorded: KurrentRecordedEvent) -> RecordedEvent:
     """A recorded envelope; raises ValueError for an event this adapter did not write."""
     try:
         metadata = json.loads(recorded.metadata)
+        if not isinstance(metadata, dict):
+            raise TypeError(f"its metadata is a JSON {type(metadata).__name__}, not an object")
+        source, subject, time = (metadata.pop(name) for name in ("source", "subject", "time"))
         return RecordedEvent(
             id=recorded.id,
             type=recorded.type,
             data=json.loads(recorded.data),
-            subject=metadata["subject"],
-            source=metadata["source"],
-            time=datetime.fromisoformat(metadata["time"]),
+            subject=subject,
+            source=source,
+            time=datetime.fromisoformat(time),
             stream=recorded.stream_name,
             version=recorded.stream_position + 1,
             position=recorded.commit_position,
+            # Whatever else is there must be extensions this adapter could have written.
+            extensions=checked_extensions(metadata),
         )
     except (ValueError, TypeError, KeyError) as error:
         raise ValueError(

@@ -40,7 +40,7 @@ _PAGE = 500
 
 @dataclass(frozen=True, slots=True)
 class _Row:
-    """A stored event as the SQLite adapter stores it: data and time as text."""
+    """A stored event as the SQLite adapter stores it: data, time and extensions as text."""
 
     id: UUID
     type: str
@@ -51,6 +51,7 @@ class _Row:
     stream: str
     version: int
     position: int
+    extensions: str
 
     def recorded(self) -> RecordedEvent:
         return RecordedEvent(
@@ -63,6 +64,7 @@ class _Row:
             stream=self.stream,
             version=self.version,
             position=self.position,
+            extensions=json.loads(self.extensions),
         )
 
 
@@ -143,7 +145,14 @@ class InMemoryEventStore(EventStore):
         ids = [event.id for event in batch]
         if len(set(ids)) != len(ids):
             raise DuplicateEventId(f"the batch for {stream!r} repeats an event id")
-        encoded = [(_timestamp(event.time), canonical_json.dumps(event.data)) for event in batch]
+        encoded = [
+            (
+                _timestamp(event.time),
+                canonical_json.dumps(event.data),
+                canonical_json.dumps(event.extensions),
+            )
+            for event in batch
+        ]
         log = await self._round_trip()
         stored = [log.by_id[event_id] for event_id in ids if event_id in log.by_id]
         replayed = stored_batch_end(
@@ -166,8 +175,11 @@ class InMemoryEventStore(EventStore):
                 stream=stream,
                 version=current + n,
                 position=len(log.events) + n,
+                extensions=extensions,
             )
-            for n, (event, (time, data)) in enumerate(zip(batch, encoded, strict=True), 1)
+            for n, (event, (time, data, extensions)) in enumerate(
+                zip(batch, encoded, strict=True), 1
+            )
         ]
         log.add(rows)
         return AppendResult(rows[-1].version, rows[-1].position)

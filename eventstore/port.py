@@ -9,7 +9,8 @@ sequence values in PostgreSQL).
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator, Hashable, Iterable, Mapping, Sequence
+import re
+from collections.abc import AsyncIterator, Collection, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -18,6 +19,23 @@ from uuid import UUID, uuid4
 
 DEFAULT_SOURCE = "urn:agenthost"
 CLOUDEVENTS_SPEC_VERSION = "1.0"
+
+MAX_EXTENSIONS = 8
+MAX_EXTENSION_VALUE_LENGTH = 256
+RESERVED_ATTRIBUTE_NAMES = frozenset(
+    {"id", "source", "specversion", "type", "datacontenttype", "dataschema", "subject", "time"}
+    | {"data", "stream", "streamversion", "position"}
+)
+"""Names no extension may take: the CloudEvents context attributes, ``data``, and the log
+coordinates ``to_cloudevent`` adds, so that no extension can stand in for one of them."""
+# CloudEvents 1.0: lower-case ASCII letters and digits, 20 characters at most recommended.
+_EXTENSION_NAME = re.compile(r"[a-z0-9]{1,20}")
+# What a CloudEvents String may not hold: control characters, surrogates and noncharacters.
+_NOT_IN_A_STRING = re.compile(
+    r"[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef"
+    + "".join(rf"\U{plane:04x}fffe\U{plane:04x}ffff" for plane in range(17))
+    + "]"
+)
 
 
 class StreamState(StrEnum):
@@ -35,12 +53,45 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def checked_extensions(extensions: Mapping[str, str]) -> dict[str, str]:
+    """A copy of ``extensions`` if every adapter can store it and CloudEvents carry it; a
+    ValueError naming the offending extension otherwise (never echoing a long value)."""
+    if not isinstance(extensions, Mapping):
+        raise ValueError("extensions must be a mapping of names to strings")
+    if len(extensions) > MAX_EXTENSIONS:
+        raise ValueError(f"an event has at most {MAX_EXTENSIONS} extensions, got {len(extensions)}")
+    checked: dict[str, str] = {}
+    for name, value in extensions.items():
+        if not isinstance(name, str) or not _EXTENSION_NAME.fullmatch(name):
+            raise ValueError(
+                f"extension name {name!r:.40} must be 1 to 20 lower-case ASCII letters or digits"
+            )
+        if name in RESERVED_ATTRIBUTE_NAMES:
+            raise ValueError(f"extension name {name!r} is reserved for a CloudEvents attribute")
+        if not isinstance(value, str):
+            raise ValueError(f"extension {name!r} must be a string")
+        if len(value) > MAX_EXTENSION_VALUE_LENGTH:
+            raise ValueError(
+                f"extension {name!r} is at most {MAX_EXTENSION_VALUE_LENGTH} characters, "
+                f"got {len(value)}"
+            )
+        if _NOT_IN_A_STRING.search(value):
+            raise ValueError(
+                f"extension {name!r} holds a character CloudEvents strings exclude "
+                "(a control character, a surrogate or a noncharacter)"
+            )
+        checked[name] = value
+    return checked
+
+
 @dataclass(frozen=True, slots=True)
 class NewEvent:
     """A CloudEvents 1.0 envelope about to be appended; ``subject`` is the aggregate id.
 
     ``time`` must be timezone-aware and ``data`` plain JSON (no NaN or Infinity): adapters
     refuse anything else rather than store something another adapter would read differently.
+    ``extensions`` are CloudEvents extension attributes (an idempotency fingerprint, a trace
+    id): checked here (``checked_extensions``), once for every adapter, and kept as a copy.
     """
 
     type: str
@@ -49,6 +100,10 @@ class NewEvent:
     id: UUID = field(default_factory=uuid4)
     source: str = DEFAULT_SOURCE
     time: datetime = field(default_factory=_utc_now)
+    extensions: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "extensions", checked_extensions(self.extensions))
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,10 +119,18 @@ class RecordedEvent:
     stream: str
     version: int
     position: int
+    extensions: Mapping[str, str] = field(default_factory=dict)
 
-    def to_cloudevent(self) -> dict[str, Any]:
-        """The structured-mode CloudEvents 1.0 JSON form (extensions carry the log coordinates)."""
+    def to_cloudevent(self, extensions: Collection[str] | None = None) -> dict[str, Any]:
+        """The structured-mode CloudEvents 1.0 JSON form: the stored extensions (only those
+        named in ``extensions``, when given: what a reader may see) and the log coordinates as
+        extension attributes. The stored ones come first, so that whatever a record was built
+        with, none can stand in for an attribute of the envelope or the log."""
+        shown = self.extensions
+        if extensions is not None:
+            shown = {name: value for name, value in shown.items() if name in extensions}
         return {
+            **shown,
             "specversion": CLOUDEVENTS_SPEC_VERSION,
             "id": str(self.id),
             "source": self.source,

@@ -66,10 +66,18 @@ MIGRATIONS: tuple[tuple[LiteralString, ...], ...] = (
             state jsonb NOT NULL
         )""",
     ),
+    # CloudEvents extension attributes; the events already stored have none. A constant
+    # default: no table rewrite. IF NOT EXISTS: a re-run (a restored version table) is a no-op.
+    (
+        "ALTER TABLE {schema}.events "
+        "ADD COLUMN IF NOT EXISTS extensions jsonb NOT NULL DEFAULT '{{}}'::jsonb",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
-_COLUMNS: LiteralString = "id, type, data, subject, source, time, stream, version, position"
+_COLUMNS: LiteralString = (
+    "id, type, data, subject, source, time, stream, version, position, extensions"
+)
 _LOCK: LiteralString = "SELECT pg_advisory_xact_lock(hashtext(%s))"
 
 _Pool = AsyncConnectionPool[AsyncConnection[TupleRow]]
@@ -144,6 +152,7 @@ class PostgresEventStore(EventStore):
                 event.subject,
                 _aware(event.time),
                 canonical_json.dumps(event.data),
+                canonical_json.dumps(event.extensions),
             )
             for event in batch
         ]
@@ -188,8 +197,8 @@ class PostgresEventStore(EventStore):
                 await insert.executemany(
                     self._sql(
                         "INSERT INTO {schema}.events "
-                        "(id, stream, version, type, source, subject, time, data) "
-                        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb)"
+                        "(id, stream, version, type, source, subject, time, data, extensions) "
+                        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb)"
                     ),
                     [(row[0], stream, current + n, *row[1:]) for n, row in enumerate(rows, 1)],
                 )
@@ -383,7 +392,7 @@ def _aware(time: datetime) -> datetime:
 
 
 def _recorded(row: TupleRow) -> RecordedEvent:
-    event_id, event_type, data, subject, source, time, stream, version, position = row
+    event_id, event_type, data, subject, source, time, stream, version, position, extensions = row
     return RecordedEvent(
         id=event_id,
         type=event_type,
@@ -395,4 +404,5 @@ def _recorded(row: TupleRow) -> RecordedEvent:
         stream=stream,
         version=version,
         position=position,
+        extensions=extensions,
     )

@@ -65,10 +65,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             state TEXT NOT NULL
         )""",
     ),
+    # CloudEvents extension attributes, a JSON object; the events already stored have none.
+    ("ALTER TABLE events ADD COLUMN extensions TEXT NOT NULL DEFAULT '{}'",),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
-_COLUMNS = "id, type, data, subject, source, time, stream, version, position"
+_COLUMNS = "id, type, data, subject, source, time, stream, version, position, extensions"
 _T = TypeVar("_T")
 
 
@@ -118,6 +120,7 @@ class SQLiteEventStore(EventStore):
                 event.subject,
                 _timestamp(event.time),
                 canonical_json.dumps(event.data),
+                canonical_json.dumps(event.extensions),
             )
             for event_id, event in zip(ids, batch, strict=True)
         ]
@@ -150,8 +153,9 @@ class SQLiteEventStore(EventStore):
             position = 0
             if rows:
                 await db.executemany(
-                    "INSERT INTO events (id, stream, version, type, source, subject, time, data) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO events "
+                    "(id, stream, version, type, source, subject, time, data, extensions) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [(row[0], stream, current + n, *row[1:]) for n, row in enumerate(rows, 1)],
                 )
                 # position is the rowid: the batch's last row is this connection's last insert.
@@ -313,7 +317,7 @@ async def _stored_batch_end(
 
 
 def _recorded(row: Sequence[Any]) -> RecordedEvent:
-    event_id, event_type, data, subject, source, time, stream, version, position = row
+    event_id, event_type, data, subject, source, time, stream, version, position, extensions = row
     return RecordedEvent(
         id=UUID(event_id),
         type=event_type,
@@ -324,6 +328,7 @@ def _recorded(row: Sequence[Any]) -> RecordedEvent:
         stream=stream,
         version=version,
         position=position,
+        extensions=json.loads(extensions),
     )
 
 

@@ -51,7 +51,7 @@ from execution.llm_steps import (
     next_llm_step,
     tool_message,
 )
-from execution.server_tools import ServerToolRegistry
+from execution.server_tools import ServerToolRegistry, ToolOutcome
 from execution.templates import runner
 from execution.templates.loader import TemplateError, get_template
 from execution.templates.model import SessionTemplate
@@ -131,22 +131,32 @@ class ProactiveAgentExecutor:
     def session_config(self, state: AgentState, requested: SessionConfig) -> SessionConfig:
         """The config a new session starts with: with no LLM configured, a session that names
         no template runs its agent type's default template (decided once, at the start, so
-        the session keeps its driver even if the LLM settings change while it runs)."""
-        if requested.template_id is not None:
+        the session keeps its driver even if the LLM settings change while it runs).
+
+        A config its session could not run on (an unknown template, criteria of the wrong
+        kind, type or range) is refused here, naming the field, before anything is stored:
+        found at a later step it would fail every drive of the session.
+        """
+        config = requested
+        if requested.template_id is None and self._llm is None:
+            profile = profile_of(state)
+            if profile.default_template is None:
+                raise InvalidCommand(
+                    f"no LLM is configured and {state.agent_type.value} agents have no default "
+                    "template: name a template_id"
+                )
+            config = requested.model_copy(update={"template_id": profile.default_template})
+        template = None
+        if config.template_id is not None:
             try:
-                get_template(requested.template_id)
-            except TemplateError as error:  # refused before anything starts
-                raise InvalidCommand(str(error)) from None
-            return requested
-        if self._llm is not None:
-            return requested
-        profile = profile_of(state)
-        if profile.default_template is None:
-            raise InvalidCommand(
-                f"no LLM is configured and {state.agent_type.value} agents have no default "
-                "template: name a template_id"
-            )
-        return requested.model_copy(update={"template_id": profile.default_template})
+                template = get_template(config.template_id)
+            except TemplateError as error:
+                raise InvalidCommand(f"config.template_id: {error}") from None
+        try:
+            runner.check_config(template, config)
+        except ValueError as error:
+            raise InvalidCommand(f"invalid session config: {error}") from None
+        return config
 
     async def advance(self, agent_id: str) -> Outcome:
         """Take steps until the session waits on the user, ends, or cannot be driven."""
@@ -174,14 +184,22 @@ class ProactiveAgentExecutor:
         *,
         command_id: uuid.UUID | None = None,
         caller: Caller | None = None,
+        request_fingerprint: str | None = None,
+        session_id: str | None = None,
     ) -> CommandResult:
         """Validate and record the user's answer to the pending widget (``advance`` goes on).
 
         Raises InvalidResponse with every reason (nothing recorded) or the domain's refusal
-        (no session, no widget pending, another tool call id).
+        (no session, not that session, no widget pending, another tool call id), decided
+        after a retry is recognised: a retried answer that ended its session is answered as
+        the first time. ``request_fingerprint`` goes with the command, so its id sent again
+        for another answer is refused, not a retry. ``session_id``: the session the caller
+        answers in (None: whichever is active).
         """
         state = await self._bus.agent_state(agent_id)
         session = state.active_session if state is not None else None
+        if session is not None and session_id not in (None, session.session_id):
+            session = None  # not the session the caller answers in: the aggregate refuses
         action = session.pending_action if session is not None else None
         evaluation = None
         if (
@@ -202,9 +220,10 @@ class ProactiveAgentExecutor:
         command = SubmitResponse(
             agent_id=agent_id,
             caller=caller,
-            session_id=session.session_id if session is not None else None,
+            session_id=session.session_id if session is not None else session_id,
             response=response,
             evaluation=evaluation,
+            request_fingerprint=request_fingerprint,
             **({"command_id": command_id} if command_id is not None else {}),
         )
         return await self._bus.execute(command)
@@ -290,18 +309,7 @@ class ProactiveAgentExecutor:
                 )
                 await self._record(state.id, sid, f"{position}/assistant", turn.message)
             case RunServerTool(call=call):
-                await self._publish(
-                    EphemeralEvent(state.id, sid, "tool_executing", {"tool_name": call.name})
-                )
-                outcome = await self._tools.call(call.name, call.arguments)
-                await self._publish(
-                    EphemeralEvent(
-                        state.id,
-                        sid,
-                        "tool_result",
-                        {"tool_name": call.name, **outcome.model_dump()},
-                    )
-                )
+                outcome = await self._run_server_tool(state, sid, call)
                 await self._record(
                     state.id, sid, f"{position}/tool/{call.id}", tool_message(call, outcome.content)
                 )
@@ -313,6 +321,24 @@ class ProactiveAgentExecutor:
                     state.id, sid, f"{position}/answer/{call.id}", answer_message(call, item)
                 )
         return None
+
+    async def _run_server_tool(self, state: AgentState, sid: str, call: ToolCall) -> ToolOutcome:
+        """Run the call if the agent's profile offers that tool: the model may name any tool.
+        One it is not offered and one not installed get the same tool error (so it learns
+        nothing of what is installed), and nothing runs."""
+        if call.name not in profile_of(state).server_tools or call.name not in self._tools:
+            outcome = ToolOutcome(content=f"tool {call.name!r} is not available", is_error=True)
+        else:
+            await self._publish(
+                EphemeralEvent(state.id, sid, "tool_executing", {"tool_name": call.name})
+            )
+            outcome = await self._tools.call(call.name, call.arguments)
+        await self._publish(
+            EphemeralEvent(
+                state.id, sid, "tool_result", {"tool_name": call.name, **outcome.model_dump()}
+            )
+        )
+        return outcome
 
     async def _ask(self, state: AgentState, session: Session, call: ToolCall) -> bool:
         """Show the widget and suspend (True), or hand bad arguments back as a tool error."""

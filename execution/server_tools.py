@@ -2,18 +2,29 @@
 
 A registry the operator extends: built-ins below, plus any ``ServerTool`` published under the
 ``agenthost.tools`` entry-point group by an installed package. Every call is validated against
-the tool's argument model and bounded by its timeout; whatever goes wrong becomes an error
-*message* for the LLM (which can apologise or try again), never a crashed session.
+the tool's argument model and bounded by its timeout and by the size of its result; whatever
+goes wrong becomes an error *message* for the LLM (which can apologise or try again), never a
+crashed session.
+
+Where a tool runs is its author's choice, made by what it gives:
+
+- ``compute``: a plain function, module-level (the worker imports it by module and name).
+  It runs in a worker process (``execution.tool_runner``) and is killed at its timeout, so
+  it may use the CPU as it likes without stalling the host. The calculator is one.
+- ``run``: a coroutine, on the host's event loop. For tools that only wait on I/O (an HTTP
+  lookup, a database query): a worker would cost a process hop for nothing, and
+  ``asyncio.timeout`` does stop a coroutine that awaits. It must never compute for long:
+  while it does, every agent on the host waits. ``current_time`` is one.
 """
 
 from __future__ import annotations
 
 import ast
 import asyncio
-import json
 import logging
 import math
 import operator
+import pickle
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,6 +34,16 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
 from execution.llm.port import ToolSpec
+from execution.tool_runner import (
+    DEFAULT_WORKERS,
+    TOLD_TO_THE_MODEL,
+    ComputeFunction,
+    ToolFailed,
+    ToolTimedOut,
+    WorkerPool,
+    logged_failure,
+    tool_content,
+)
 
 log = logging.getLogger(__name__)
 
@@ -34,13 +55,30 @@ ToolFunction = Callable[[Any], Awaitable[JsonValue]]
 
 @dataclass(frozen=True)
 class ServerTool:
-    """A tool: its name and description for the LLM, its argument model, and the coroutine."""
+    """A tool: its name and description for the LLM, its argument model, and either ``run``
+    (a coroutine, on the host's loop) or ``compute`` (a function, in a worker process)."""
 
     name: str
     description: str
     arguments: type[BaseModel]
-    run: ToolFunction
+    run: ToolFunction | None = None
     timeout_s: float = DEFAULT_TIMEOUT_S
+    compute: ComputeFunction | None = None
+
+    def __post_init__(self) -> None:
+        if (self.run is None) == (self.compute is None):
+            raise TypeError(
+                f"server tool {self.name!r} needs either run (a coroutine, on the event loop) "
+                "or compute (a function, in a worker process)"
+            )
+        if self.compute is not None:
+            try:  # refused here, at registration, rather than on the first call
+                pickle.dumps((self.compute, self.arguments))
+            except (pickle.PicklingError, AttributeError, TypeError) as error:
+                raise TypeError(
+                    f"server tool {self.name!r}: compute and its argument model must be a "
+                    f"module-level function and class, for the worker to import ({error})"
+                ) from None
 
     @property
     def spec(self) -> ToolSpec:
@@ -61,8 +99,11 @@ class ToolOutcome(BaseModel):
 
 
 class ServerToolRegistry:
-    def __init__(self, tools: Iterable[ServerTool] = ()) -> None:
+    def __init__(self, tools: Iterable[ServerTool] = (), *, workers: int = DEFAULT_WORKERS) -> None:
+        """``workers``: how many worker processes the ``compute`` tools share, at most."""
         self._tools: dict[str, ServerTool] = {}
+        self._workers = workers
+        self._pool: WorkerPool | None = None
         for tool in tools:
             self.register(tool)
 
@@ -100,20 +141,38 @@ class ServerToolRegistry:
         except ValidationError as error:
             return ToolOutcome(content=f"invalid arguments for {name}: {error}", is_error=True)
         try:
-            async with asyncio.timeout(tool.timeout_s):
-                result = await tool.run(parsed)
-        except TimeoutError:
+            content = await self._run(tool, parsed)
+        except (TimeoutError, ToolTimedOut):
             return ToolOutcome(
                 content=f"{name} timed out after {tool.timeout_s:g} s", is_error=True
             )
-        except Exception as error:  # operator code: any failure becomes a tool error
-            log.warning("server tool %s failed", name, exc_info=True)
+        except (ToolFailed, *TOLD_TO_THE_MODEL) as error:
             return ToolOutcome(content=f"{name} failed: {error}", is_error=True)
-        return ToolOutcome(content=result if isinstance(result, str) else _json(result))
+        except Exception as error:  # noqa: BLE001 - operator code: logged, told as a failure
+            return ToolOutcome(content=f"{name} failed: {logged_failure(error)}", is_error=True)
+        return ToolOutcome(content=content)
 
+    async def close(self) -> None:
+        """Stop the worker processes (a later call starts new ones)."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
 
-def _json(value: JsonValue) -> str:
-    return json.dumps(value, ensure_ascii=False)
+    async def _run(self, tool: ServerTool, arguments: BaseModel) -> str:
+        if tool.compute is not None:
+            return await self._workers_pool().run(tool.compute, arguments, tool.timeout_s)
+        assert tool.run is not None
+        async with asyncio.timeout(tool.timeout_s):
+            result = await tool.run(arguments)
+        return tool_content(result)
+
+    def _workers_pool(self) -> WorkerPool:
+        """Started at the first compute call; each worker imports every compute tool's
+        module when it starts."""
+        if self._pool is None:
+            modules = [t.compute.__module__ for t in self._tools.values() if t.compute]
+            self._pool = WorkerPool(self._workers, preload=modules)
+        return self._pool
 
 
 # ---------------------------------------------------------------------------- built-ins
@@ -136,11 +195,15 @@ _OPERATORS: dict[type[ast.AST], Callable[..., Any]] = {
     ast.USub: operator.neg,
     ast.UAdd: operator.pos,
 }
-MAX_EXPONENT = 1000
+MAX_RESULT_BITS = 4096
+"""No integer the calculator makes reaches 2**4096 (1234 digits): every operation on such
+numbers takes microseconds, and every result prints (Python refuses ints over 4300 digits)."""
+_TOO_LARGE = f"too large: a result would reach 2**{MAX_RESULT_BITS}"
 
 
 def evaluate_arithmetic(expression: str) -> float | int:
-    """Evaluate arithmetic without ``eval``: only numbers and the operators above."""
+    """Evaluate arithmetic without ``eval``: only numbers and the operators above, every
+    intermediate result bounded (``**`` and ``*`` checked before they compute)."""
 
     def walk(node: ast.AST) -> float | int:
         if isinstance(node, ast.Expression):
@@ -148,23 +211,53 @@ def evaluate_arithmetic(expression: str) -> float | int:
         if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
             if isinstance(node.value, bool):
                 raise ValueError("not allowed in arithmetic: a boolean")
-            return node.value
+            return _bounded(node.value)
         if isinstance(node, ast.UnaryOp) and type(node.op) in _OPERATORS:
-            return _OPERATORS[type(node.op)](walk(node.operand))  # type: ignore[no-any-return]
+            return _bounded(_OPERATORS[type(node.op)](walk(node.operand)))
         if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
             left, right = walk(node.left), walk(node.right)
-            if isinstance(node.op, ast.Pow) and abs(right) > MAX_EXPONENT:
-                raise ValueError(f"exponent larger than {MAX_EXPONENT}")
-            return _OPERATORS[type(node.op)](left, right)  # type: ignore[no-any-return]
+            _refuse_growth(node.op, left, right)
+            try:
+                return _bounded(_OPERATORS[type(node.op)](left, right))
+            except OverflowError:  # a float out of range, or an int too large to be one
+                raise ValueError(_TOO_LARGE) from None
         raise ValueError(f"not allowed in arithmetic: {ast.dump(node)[:60]}")
 
-    result = walk(ast.parse(expression, mode="eval"))
-    if isinstance(result, float) and not math.isfinite(result):
+    return walk(ast.parse(expression, mode="eval"))
+
+
+def _refuse_growth(op: ast.operator, left: float | int, right: float | int) -> None:
+    """Refuse a product or power of integers whose result would be over the bound before
+    computing it: their cost grows with the result, which can be astronomically large
+    (``((9**999)**999)**999`` would take hours). What passes here makes at most a couple of
+    bits over the bound, which ``_bounded`` refuses once made. Float results need no
+    estimate: they cannot exceed 2**1024 and cost the same whatever their size."""
+    if not (isinstance(left, int) and isinstance(right, int)):
+        return
+    at_least: float
+    if isinstance(op, ast.Mult):
+        at_least = left.bit_length() + right.bit_length() - 1
+    elif isinstance(op, ast.Pow) and right > 0 and abs(left) > 1:
+        at_least = right if right > MAX_RESULT_BITS else right * math.log2(abs(left)) - 1
+    else:
+        return
+    if at_least > MAX_RESULT_BITS:
+        raise ValueError(_TOO_LARGE)
+
+
+def _bounded(value: Any) -> float | int:
+    """``value`` if it is a real, finite number within the bound."""
+    if isinstance(value, complex):
+        raise ValueError("the result is not a real number")
+    if isinstance(value, float) and not math.isfinite(value):
         raise ValueError("the result is not a finite number")
+    if isinstance(value, int) and value.bit_length() > MAX_RESULT_BITS:
+        raise ValueError(_TOO_LARGE)
+    result: float | int = value
     return result
 
 
-async def _calculate(arguments: CalculatorArguments) -> JsonValue:
+def _calculate(arguments: CalculatorArguments) -> JsonValue:
     return {"expression": arguments.expression, "result": evaluate_arithmetic(arguments.expression)}
 
 
@@ -181,7 +274,7 @@ BUILTIN_TOOLS = (
         name="calculator",
         description="Evaluate an arithmetic expression exactly (no variables, no functions).",
         arguments=CalculatorArguments,
-        run=_calculate,
+        compute=_calculate,
         timeout_s=2.0,
     ),
     ServerTool(

@@ -28,6 +28,7 @@ from domain.events import (
     SessionStarted,
     SessionTerminated,
     UserAssignedToAgent,
+    UserUnassignedFromAgent,
 )
 from domain.session import SessionItem, session_score
 from projections.documents import (
@@ -168,6 +169,11 @@ def _agent_changes(agent: AgentDocument, event: DomainEvent, position: int) -> d
             if event.user_id not in members:
                 members = (*members, event.user_id)
             return {"assignments": (*agent.assignments, assignment), "member_user_ids": members}
+        case UserUnassignedFromAgent(user_id=user_id):
+            return {
+                "assignments": tuple(a for a in agent.assignments if a.user_id != user_id),
+                "member_user_ids": tuple(m for m in agent.member_user_ids if m != user_id),
+            }
         case AgentPreferencesUpdated(preferences=preferences):
             return {"preferences": dict(preferences)}
         case SessionStarted(session_id=session_id, occurred_at=at):

@@ -7,18 +7,37 @@ may see: docs/stores.md#mongodb-read-model.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+import bson
+from bson.errors import BSONError
 from pymongo import AsyncMongoClient
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import (
+    ConnectionFailure,
+    DocumentTooLarge,
+    DuplicateKeyError,
+    ExecutionTimeout,
+    InvalidOperation,
+    WriteConcernError,
+    WriteError,
+)
 
 from domain.enums import SessionStatus
 from projections.documents import AgentDocument, ReadModel, SessionDocument
-from projections.store import DEFAULT_SESSION_LIMIT, ReadModelStore, check_limit, epoch_us
+from projections.store import (
+    DEFAULT_SESSION_LIMIT,
+    DocumentRefused,
+    ReadModelStore,
+    ReadModelUnavailable,
+    check_limit,
+    epoch_us,
+)
 
 DEFAULT_DATABASE = "agenthost"
+MAX_DOCUMENT_BYTES = 16 * 1024 * 1024  # MongoDB's limit on one stored document
 CHECKPOINT_ID = "projector"
 _SORT_KEY = "sort_key_us"  # created_at / started_at in microseconds: exact, offset-free
 _HIDDEN = {"_id": 0, _SORT_KEY: 0}  # storage-only fields, not part of the documents
@@ -94,21 +113,25 @@ class MongoReadModel(ReadModelStore):
     ) -> bool:
         if position <= await self.checkpoint():
             return False
-        for agent in agents:
-            await _put(self._agents, agent.id, agent, epoch_us(agent.created_at))
-        for session in sessions:
-            await _put(self._sessions, session.session_id, session, epoch_us(session.started_at))
-        await self._checkpoints.update_one(
-            {"_id": CHECKPOINT_ID}, {"$max": {"position": position}}, upsert=True
-        )
+        with _guarded(refusing=True):
+            for agent in agents:
+                await _put(self._agents, _body(agent.id, agent, epoch_us(agent.created_at)))
+            for session in sessions:
+                started = epoch_us(session.started_at)
+                await _put(self._sessions, _body(session.session_id, session, started))
+            await self._checkpoints.update_one(
+                {"_id": CHECKPOINT_ID}, {"$max": {"position": position}}, upsert=True
+            )
         return True
 
     async def checkpoint(self) -> int:
-        stored = await self._checkpoints.find_one({"_id": CHECKPOINT_ID})
+        with _guarded(refusing=False):
+            stored = await self._checkpoints.find_one({"_id": CHECKPOINT_ID})
         return int(stored["position"]) if stored is not None else 0
 
     async def get_agent(self, agent_id: str) -> AgentDocument | None:
-        stored = await self._agents.find_one({"_id": agent_id}, _HIDDEN)
+        with _guarded(refusing=False):
+            stored = await self._agents.find_one({"_id": agent_id}, _HIDDEN)
         return AgentDocument.model_validate(stored) if stored is not None else None
 
     async def list_agents(
@@ -119,7 +142,8 @@ class MongoReadModel(ReadModelStore):
             query["status"] = {"$ne": "archived"}
         if agent_type is not None:
             query["agent_type"] = agent_type
-        found = await self._agents.find(query, _HIDDEN, sort=_NEWEST_FIRST).to_list()
+        with _guarded(refusing=False):
+            found = await self._agents.find(query, _HIDDEN, sort=_NEWEST_FIRST).to_list()
         return [AgentDocument.model_validate(stored) for stored in found]
 
     async def agents_with_active_session(
@@ -127,11 +151,15 @@ class MongoReadModel(ReadModelStore):
     ) -> list[AgentDocument]:
         check_limit(limit)
         query = {"has_active_session": True, "_id": {"$gt": after_id}}
-        found = await self._agents.find(query, _HIDDEN, sort=[("_id", 1)], limit=limit).to_list()
+        with _guarded(refusing=False):
+            found = await self._agents.find(
+                query, _HIDDEN, sort=[("_id", 1)], limit=limit
+            ).to_list()
         return [AgentDocument.model_validate(stored) for stored in found]
 
     async def get_session(self, session_id: str) -> SessionDocument | None:
-        stored = await self._sessions.find_one({"_id": session_id}, _HIDDEN)
+        with _guarded(refusing=False):
+            stored = await self._sessions.find_one({"_id": session_id}, _HIDDEN)
         return SessionDocument.model_validate(stored) if stored is not None else None
 
     async def list_sessions(
@@ -141,8 +169,7 @@ class MongoReadModel(ReadModelStore):
         query: dict[str, Any] = {"agent_id": agent_id}
         if before is not None:
             query[_SORT_KEY] = {"$lt": epoch_us(before)}
-        found = await self._sessions.find(query, _HIDDEN, sort=_NEWEST_FIRST, limit=limit).to_list()
-        return [SessionDocument.model_validate(stored) for stored in found]
+        return await self._find_sessions(query, limit)
 
     async def list_sessions_of_owner(
         self,
@@ -155,24 +182,57 @@ class MongoReadModel(ReadModelStore):
         query: dict[str, Any] = {"owner_user_id": owner_user_id}
         if status is not None:
             query["status"] = status.value
-        found = await self._sessions.find(query, _HIDDEN, sort=_NEWEST_FIRST, limit=limit).to_list()
+        return await self._find_sessions(query, limit)
+
+    async def _find_sessions(self, query: dict[str, Any], limit: int) -> list[SessionDocument]:
+        with _guarded(refusing=False):
+            found = await self._sessions.find(
+                query, _HIDDEN, sort=_NEWEST_FIRST, limit=limit
+            ).to_list()
         return [SessionDocument.model_validate(stored) for stored in found]
 
     async def reset(self) -> None:
         # Checkpoint first: documents a crash leaves behind are skipped by position on rebuild.
-        await self._checkpoints.delete_many({})
-        await self._agents.delete_many({})
-        await self._sessions.delete_many({})
+        with _guarded(refusing=False):
+            await self._checkpoints.delete_many({})
+            await self._agents.delete_many({})
+            await self._sessions.delete_many({})
 
     async def close(self) -> None:
         if self._client is not None:
             await self._client.close()
 
 
-async def _put(collection: MongoCollection, key: str, document: ReadModel, sort_key: int) -> None:
-    """Replace the stored document only if it is older (by ``position``) than ``document``."""
+@contextlib.contextmanager
+def _guarded(*, refusing: bool) -> Iterator[None]:
+    """pymongo's failures in the port's terms. Writing (``refusing``), what MongoDB cannot
+    hold is DocumentRefused: a key with a NUL character, a string UTF-8 cannot encode, a
+    document over the 16 MiB limit (all BSON errors), a naive time, or a write the server
+    refuses for the document. A lost connection, no server to select, a timeout, a write
+    concern not met, a closed client is ReadModelUnavailable. Anything else is left as is."""
+    try:
+        yield
+    except (BSONError, WriteError, ValueError) as error:
+        if not refusing:
+            raise
+        raise DocumentRefused(f"MongoDB refused the batch: {type(error).__name__}") from error
+    except (ConnectionFailure, ExecutionTimeout, WriteConcernError, InvalidOperation) as error:
+        raise ReadModelUnavailable(f"MongoDB failed: {type(error).__name__}") from error
+
+
+def _body(key: str, document: ReadModel, sort_key: int) -> dict[str, Any]:
+    """What is stored for ``document``, once BSON can hold it (InvalidDocument, a
+    UnicodeEncodeError or DocumentTooLarge otherwise): checked before it is sent, so a refused
+    document is never half-written (mongomock, unlike a real client, would store its ``_id``)."""
     body = {"_id": key, **document.model_dump(mode="json"), _SORT_KEY: sort_key}
-    older = {"_id": key, "position": {"$lt": body["position"]}}
+    if len(bson.encode(body)) > MAX_DOCUMENT_BYTES:
+        raise DocumentTooLarge(f"a {type(document).__name__} over {MAX_DOCUMENT_BYTES} bytes")
+    return body
+
+
+async def _put(collection: MongoCollection, body: dict[str, Any]) -> None:
+    """Replace the stored document only if it is older (by ``position``) than ``body``."""
+    older = {"_id": body["_id"], "position": {"$lt": body["position"]}}
     try:
         await collection.replace_one(older, body, upsert=True)
     except DuplicateKeyError:

@@ -10,20 +10,33 @@ it at once do not race.
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any, LiteralString
 
+import psycopg
 from psycopg import AsyncConnection, sql
+from psycopg.errors import ProgramLimitExceeded
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool
 
 from domain.enums import SessionStatus
 from projections.documents import AgentDocument, SessionDocument
-from projections.store import DEFAULT_SESSION_LIMIT, ReadModelStore, check_limit
+from projections.store import (
+    DEFAULT_SESSION_LIMIT,
+    DocumentRefused,
+    ReadModelStore,
+    ReadModelUnavailable,
+    check_limit,
+)
 
 DEFAULT_SCHEMA = "agenthost_read"
+CONNECT_TIMEOUT_S = 5
+"""How long opening one connection may take: a server that is down fails fast."""
+POOL_TIMEOUT_S = 10.0
+"""How long a query waits for a pooled connection before the store counts as unavailable."""
 _SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
 # {schema} is filled in with sql.Identifier; ids sort bytewise (COLLATE "C") as in every store.
@@ -95,7 +108,12 @@ class PostgresReadModel(ReadModelStore):
     ) -> PostgresReadModel:
         validate_schema_name(schema)
         pool: AsyncConnectionPool[AsyncConnection[TupleRow]] = AsyncConnectionPool(
-            dsn, min_size=min_size, max_size=max_size, kwargs={"autocommit": True}, open=False
+            dsn,
+            min_size=min_size,
+            max_size=max_size,
+            kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S},
+            timeout=POOL_TIMEOUT_S,
+            open=False,
         )
         await pool.open(wait=True)
         store = cls(pool, schema)
@@ -117,48 +135,39 @@ class PostgresReadModel(ReadModelStore):
     async def apply(
         self, position: int, agents: Sequence[AgentDocument], sessions: Sequence[SessionDocument]
     ) -> bool:
-        async with self._pool.connection() as connection, connection.transaction():
-            cursor = await connection.execute(
-                self._sql("SELECT position FROM {schema}.checkpoint WHERE id = 1 FOR UPDATE")
-            )
-            row = await cursor.fetchone()
-            if row is None:
-                raise RuntimeError(f"checkpoint row missing in schema {self._schema_name}")
-            if position <= row[0]:
-                return False
-            async with connection.cursor() as batch:
-                await batch.executemany(
-                    self._sql(_UPSERT_AGENT),
-                    [
-                        (
-                            agent.id,
-                            agent.status.value,
-                            agent.agent_type.value,
-                            agent.created_at,
-                            list(agent.member_user_ids),
-                            agent.position,
-                            agent.model_dump_json(),
-                        )
-                        for agent in agents
-                    ],
-                )
-                await batch.executemany(
-                    self._sql(_UPSERT_SESSION),
-                    [
-                        (
-                            session.session_id,
-                            session.agent_id,
-                            session.started_at,
-                            session.position,
-                            session.model_dump_json(),
-                        )
-                        for session in sessions
-                    ],
-                )
-            await connection.execute(
-                self._sql("UPDATE {schema}.checkpoint SET position = %s WHERE id = 1"), (position,)
-            )
-            return True
+        try:  # encoded before the transaction: a document UTF-8 cannot hold writes nothing
+            agent_rows = [_agent_row(agent) for agent in agents]
+            session_rows = [_session_row(session) for session in sessions]
+        except ValueError as error:
+            raise DocumentRefused(
+                f"a document cannot be encoded: {type(error).__name__}"
+            ) from error
+        with _guarded(refusing=True):
+            async with self._pool.connection() as connection, connection.transaction():
+                return await self._write_batch(connection, position, agent_rows, session_rows)
+
+    async def _write_batch(
+        self,
+        connection: AsyncConnection[TupleRow],
+        position: int,
+        agent_rows: list[tuple[Any, ...]],
+        session_rows: list[tuple[Any, ...]],
+    ) -> bool:
+        cursor = await connection.execute(
+            self._sql("SELECT position FROM {schema}.checkpoint WHERE id = 1 FOR UPDATE")
+        )
+        row = await cursor.fetchone()
+        if row is None:
+            raise RuntimeError(f"checkpoint row missing in schema {self._schema_name}")
+        if position <= row[0]:
+            return False
+        async with connection.cursor() as batch:
+            await batch.executemany(self._sql(_UPSERT_AGENT), agent_rows)
+            await batch.executemany(self._sql(_UPSERT_SESSION), session_rows)
+        await connection.execute(
+            self._sql("UPDATE {schema}.checkpoint SET position = %s WHERE id = 1"), (position,)
+        )
+        return True
 
     async def checkpoint(self) -> int:
         rows = await self._fetch("SELECT position FROM {schema}.checkpoint WHERE id = 1", ())
@@ -227,11 +236,12 @@ class PostgresReadModel(ReadModelStore):
         return [SessionDocument.model_validate(doc) for (doc,) in rows]
 
     async def reset(self) -> None:
-        async with self._pool.connection() as connection, connection.transaction():
-            await connection.execute(self._sql("TRUNCATE {schema}.agents, {schema}.sessions"))
-            await connection.execute(
-                self._sql("UPDATE {schema}.checkpoint SET position = 0 WHERE id = 1")
-            )
+        with _guarded(refusing=False):
+            async with self._pool.connection() as connection, connection.transaction():
+                await connection.execute(self._sql("TRUNCATE {schema}.agents, {schema}.sessions"))
+                await connection.execute(
+                    self._sql("UPDATE {schema}.checkpoint SET position = 0 WHERE id = 1")
+                )
 
     async def close(self) -> None:
         await self._pool.close()
@@ -245,6 +255,48 @@ class PostgresReadModel(ReadModelStore):
         return sql.SQL(statement).format(schema=self._schema)
 
     async def _fetch(self, statement: LiteralString, parameters: Sequence[Any]) -> list[Any]:
-        async with self._pool.connection() as connection:
-            cursor = await connection.execute(self._sql(statement), parameters)
-            return await cursor.fetchall()
+        with _guarded(refusing=False):
+            async with self._pool.connection() as connection:
+                cursor = await connection.execute(self._sql(statement), parameters)
+                return await cursor.fetchall()
+
+
+def _agent_row(agent: AgentDocument) -> tuple[Any, ...]:
+    return (
+        agent.id,
+        agent.status.value,
+        agent.agent_type.value,
+        agent.created_at,
+        list(agent.member_user_ids),
+        agent.position,
+        agent.model_dump_json(),
+    )
+
+
+def _session_row(session: SessionDocument) -> tuple[Any, ...]:
+    return (
+        session.session_id,
+        session.agent_id,
+        session.started_at,
+        session.position,
+        session.model_dump_json(),
+    )
+
+
+@contextlib.contextmanager
+def _guarded(*, refusing: bool) -> Iterator[None]:
+    """psycopg's failures in the port's terms. Writing (``refusing``), what the server cannot
+    hold is DocumentRefused: a NUL character in text or jsonb, a value out of range or too
+    long (class 22), a broken constraint (23), a row or value past a size limit (54). A lost
+    or refused connection, a closed or exhausted pool, a server shutting down, a timeout, a
+    serialization failure (the rest of class 08/40/53/57/58: ``OperationalError``) is
+    ReadModelUnavailable. Anything else (a missing table, a syntax error) is a bug, left as is.
+    """
+    try:
+        yield
+    except (psycopg.DataError, psycopg.IntegrityError, ProgramLimitExceeded) as error:
+        if not refusing:
+            raise
+        raise DocumentRefused(f"PostgreSQL refused the batch: {type(error).__name__}") from error
+    except (psycopg.OperationalError, psycopg.InterfaceError) as error:
+        raise ReadModelUnavailable(f"PostgreSQL failed: {type(error).__name__}") from error

@@ -17,7 +17,7 @@ from eventstore.codec import from_envelope
 from eventstore.port import EventStore, RecordedEvent
 from projections.documents import AgentDocument, SessionDocument
 from projections.handlers import project, session_id_of
-from projections.store import ReadModelStore
+from projections.store import DocumentRefused, ReadModelStore
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +26,10 @@ DEFAULT_LINGER_S = 0.01
 
 
 class PoisonEvent(Exception):
-    """An event the projection cannot decode or apply: retrying cannot help, so following
-    stops at it (never skipping it) until an operator fixes the code or the event."""
+    """An event the projection cannot decode or apply, or whose documents the read model
+    refuses to hold: retrying cannot help, so following stops at it (never skipping it) until
+    an operator fixes the code or the event. Its message (for the log) names the event; what
+    callers may show is ``position`` and ``event_type``, never the event's data."""
 
     def __init__(self, recorded: RecordedEvent) -> None:
         super().__init__(
@@ -35,6 +37,7 @@ class PoisonEvent(Exception):
             f"at position {recorded.position} (stream {recorded.stream})"
         )
         self.position = recorded.position
+        self.event_type = recorded.type
 
 
 class Projector:
@@ -108,14 +111,24 @@ class Projector:
 
     async def _apply(self, batch: Sequence[RecordedEvent]) -> None:
         """Project one batch of consecutive events and store it at its last position; on a
-        PoisonEvent, store the events before it first, so following stops exactly there."""
+        PoisonEvent, store the events before it first, so following stops exactly there.
+
+        A batch the store refuses for what its documents hold is applied again one event at a
+        time, each stored at its own position: the event that brings the refused data in is
+        the poison one, everything before it is stored, nothing after it is.
+        """
         try:
             await self._apply_all(batch)
         except PoisonEvent as poison:
             before = [recorded for recorded in batch if recorded.position < poison.position]
             if before:
-                await self._apply_all(before)
+                await self._apply(before)  # may find an earlier poison among them
             raise
+        except DocumentRefused as refused:
+            if len(batch) == 1:
+                raise PoisonEvent(batch[0]) from refused
+            for recorded in batch:
+                await self._apply([recorded])
 
     async def _apply_all(self, batch: Sequence[RecordedEvent]) -> None:
         agents: dict[str, AgentDocument | None] = {}

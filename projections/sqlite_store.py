@@ -11,9 +11,10 @@ last batches, but documents and checkpoint roll back together and the projector 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,14 @@ import aiosqlite
 
 from domain.enums import SessionStatus
 from projections.documents import AgentDocument, SessionDocument
-from projections.store import DEFAULT_SESSION_LIMIT, ReadModelStore, check_limit, epoch_us
+from projections.store import (
+    DEFAULT_SESSION_LIMIT,
+    DocumentRefused,
+    ReadModelStore,
+    ReadModelUnavailable,
+    check_limit,
+    epoch_us,
+)
 
 SCHEMA_VERSION = 2  # 2 added sessions_by_owner
 BUSY_TIMEOUT_S = 30.0
@@ -85,6 +93,7 @@ class SQLiteReadModel(ReadModelStore):
         self._writer = writer
         self._reader = reader
         self._write_lock = asyncio.Lock()  # one transaction at a time on the writer
+        self._closed = False
 
     @classmethod
     async def open(cls, path: str | os.PathLike[str]) -> SQLiteReadModel:
@@ -110,33 +119,32 @@ class SQLiteReadModel(ReadModelStore):
     async def _apply(
         self, position: int, agents: list[AgentDocument], sessions: list[SessionDocument]
     ) -> bool:
+        with _refused_as_such():  # encoded before the transaction: nothing to roll back
+            agent_rows = [_agent_row(agent) for agent in agents]
+            session_rows = [_session_row(session) for session in sessions]
         async with self._write_lock:
-            await self._writer.execute("BEGIN IMMEDIATE")
-            try:
-                applied = await self._write_batch(position, agents, sessions)
-            except BaseException:
-                await self._writer.rollback()
-                raise
-            await self._writer.commit()
+            self._check_open()
+            with _guarded():
+                await self._writer.execute("BEGIN IMMEDIATE")
+                try:
+                    applied = await self._write_batch(position, agents, agent_rows, session_rows)
+                except BaseException:
+                    await self._writer.rollback()
+                    raise
+                await self._writer.commit()
             return applied
 
     async def _write_batch(
-        self, position: int, agents: list[AgentDocument], sessions: list[SessionDocument]
+        self,
+        position: int,
+        agents: list[AgentDocument],
+        agent_rows: list[tuple[Any, ...]],
+        session_rows: list[tuple[Any, ...]],
     ) -> bool:
         if position <= await _checkpoint(self._writer):
             return False
-        for agent in agents:
-            cursor = await self._writer.execute(
-                _UPSERT_AGENT,
-                (
-                    agent.id,
-                    agent.status.value,
-                    agent.agent_type.value,
-                    epoch_us(agent.created_at),
-                    agent.position,
-                    agent.model_dump_json(),
-                ),
-            )
+        for agent, row in zip(agents, agent_rows, strict=True):
+            cursor = await self._writer.execute(_UPSERT_AGENT, row)
             if cursor.rowcount == 1:  # written, not skipped as older than the stored one
                 await self._writer.execute(
                     "DELETE FROM agent_members WHERE agent_id = ?", (agent.id,)
@@ -145,24 +153,14 @@ class SQLiteReadModel(ReadModelStore):
                     "INSERT INTO agent_members (user_id, agent_id) VALUES (?, ?)",
                     [(user_id, agent.id) for user_id in agent.member_user_ids],
                 )
-        await self._writer.executemany(
-            _UPSERT_SESSION,
-            [
-                (
-                    session.session_id,
-                    session.agent_id,
-                    epoch_us(session.started_at),
-                    session.position,
-                    session.model_dump_json(),
-                )
-                for session in sessions
-            ],
-        )
+        await self._writer.executemany(_UPSERT_SESSION, session_rows)
         await self._writer.execute(_SET_CHECKPOINT, (position,))
         return True
 
     async def checkpoint(self) -> int:
-        return await _checkpoint(self._reader)
+        self._check_open()
+        with _unavailable_on_failure():
+            return await _checkpoint(self._reader)
 
     async def get_agent(self, agent_id: str) -> AgentDocument | None:
         rows = await self._fetch("SELECT doc FROM agents WHERE id = ?", (agent_id,))
@@ -238,22 +236,88 @@ class SQLiteReadModel(ReadModelStore):
 
     async def _reset(self) -> None:
         async with self._write_lock:
-            await self._writer.execute("BEGIN IMMEDIATE")
-            try:
-                for table in ("checkpoint", "agent_members", "agents", "sessions"):
-                    await self._writer.execute(f"DELETE FROM {table}")
-            except BaseException:
-                await self._writer.rollback()
-                raise
-            await self._writer.commit()
+            self._check_open()
+            with _guarded():
+                await self._writer.execute("BEGIN IMMEDIATE")
+                try:
+                    for table in ("checkpoint", "agent_members", "agents", "sessions"):
+                        await self._writer.execute(f"DELETE FROM {table}")
+                except BaseException:
+                    await self._writer.rollback()
+                    raise
+                await self._writer.commit()
 
     async def close(self) -> None:
         async with self._write_lock:
+            if self._closed:
+                return
+            self._closed = True
             await self._reader.close()
             await self._writer.close()
 
     async def _fetch(self, query: str, parameters: Sequence[Any]) -> list[Any]:
-        return list(await self._reader.execute_fetchall(query, parameters))
+        self._check_open()
+        with _unavailable_on_failure():
+            return list(await self._reader.execute_fetchall(query, parameters))
+
+    def _check_open(self) -> None:
+        """A closed store is one whose connection is gone: unavailable, like a lost server
+        (aiosqlite would answer with a bare ValueError)."""
+        if self._closed:
+            raise ReadModelUnavailable("the SQLite read model is closed")
+
+
+def _agent_row(agent: AgentDocument) -> tuple[Any, ...]:
+    return (
+        agent.id,
+        agent.status.value,
+        agent.agent_type.value,
+        epoch_us(agent.created_at),
+        agent.position,
+        agent.model_dump_json(),
+    )
+
+
+def _session_row(session: SessionDocument) -> tuple[Any, ...]:
+    return (
+        session.session_id,
+        session.agent_id,
+        epoch_us(session.started_at),
+        session.position,
+        session.model_dump_json(),
+    )
+
+
+@contextlib.contextmanager
+def _refused_as_such() -> Iterator[None]:
+    """A document that cannot be encoded (a string UTF-8 cannot hold, a naive time) is refused
+    for what it contains."""
+    try:
+        yield
+    except ValueError as error:
+        raise DocumentRefused(f"a document cannot be stored: {type(error).__name__}") from error
+
+
+@contextlib.contextmanager
+def _guarded() -> Iterator[None]:
+    """SQLite's failures in the port's terms: what no retry can store (a value too big, a
+    broken constraint, an integer beyond 64 bits) is DocumentRefused; anything else SQLite
+    raises (locked past the busy timeout, I/O, a full disk, corruption) is unavailable."""
+    try:
+        yield
+    except (sqlite3.DataError, sqlite3.IntegrityError, OverflowError) as error:
+        raise DocumentRefused(f"SQLite refused the batch: {type(error).__name__}") from error
+    except sqlite3.Error as error:
+        raise ReadModelUnavailable(f"SQLite failed: {type(error).__name__}") from error
+
+
+@contextlib.contextmanager
+def _unavailable_on_failure() -> Iterator[None]:
+    """For queries, every SQLite failure is the store's, never the data's."""
+    try:
+        yield
+    except sqlite3.Error as error:
+        raise ReadModelUnavailable(f"SQLite failed: {type(error).__name__}") from error
 
 
 async def _connect(path: Path) -> aiosqlite.Connection:

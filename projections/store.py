@@ -23,7 +23,22 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
 
+class ReadModelUnavailable(Exception):
+    """The read model did not answer (connection lost, server down, timeout, store closed):
+    transient, so the projector retries from its checkpoint and a query answers 503."""
+
+
+class DocumentRefused(Exception):
+    """The store cannot hold what a batch's documents contain (a NUL character in PostgreSQL
+    text, a key MongoDB refuses, a string UTF-8 cannot encode, a document over a size limit):
+    the same data fails the same way every time, so retrying the batch cannot help."""
+
+
 class ReadModelStore(abc.ABC):
+    """Adapters raise ``ReadModelUnavailable`` for connection-level failures and, from
+    ``apply``, ``DocumentRefused`` for data they cannot hold, never a driver's own error for
+    either, so callers can tell an outage from a poison event."""
+
     @abc.abstractmethod
     async def apply(
         self, position: int, agents: Sequence[AgentDocument], sessions: Sequence[SessionDocument]
@@ -31,7 +46,8 @@ class ReadModelStore(abc.ABC):
         """Upsert the documents and advance the checkpoint to ``position``, atomically.
 
         A batch at or below the stored checkpoint is a no-op (returns False): a projector
-        that re-reads events it had already applied cannot apply them twice.
+        that re-reads events it had already applied cannot apply them twice. A refused batch
+        (``DocumentRefused``) leaves the checkpoint where it was.
         """
 
     @abc.abstractmethod

@@ -2,18 +2,25 @@
 
 Writes answer from the aggregate itself (strongly consistent) and carry the log position of
 what they wrote; a query given ``?after=<position>`` waits until the read model has applied
-it (read-your-writes). An ``Idempotency-Key`` header (a UUID) becomes the command id, so a
-client that retries after a lost answer never acts twice.
+it (read-your-writes). An ``Idempotency-Key`` header (a UUID) gives the command id, scoped to
+the caller and the agent written to (``serve_app/idempotency.py``), so a client that retries
+after a lost answer never acts twice, and one that sends the key with another request is
+refused.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Path, Query, Response, status
 
 from application.replies import SessionReply
-from application.use_cases import AnswerWidget, ReadCurrentSession, StartSession
+from application.use_cases import (
+    AnswerWidget,
+    ReadCurrentSession,
+    StartSession,
+    UpdatePreferences,
+)
 from domain.commands import (
     ArchiveAgent,
     AssignUser,
@@ -21,16 +28,19 @@ from domain.commands import (
     CommandResult,
     GetOrCreateAgent,
     TerminateSession,
-    UpdatePreferences,
+    UnassignUser,
 )
+from domain.enums import AgentType
+from domain.ids import agent_id_for
 from projections.documents import AgentDocument, SessionDocument
 from serve_app.access import visible
 from serve_app.auth import Principal
 from serve_app.backend import Backend
-from serve_app.dependencies import After, AgentId, BackendDep, IdempotencyKey, PrincipalDep
-from serve_app.idempotency import command_id_for
+from serve_app.dependencies import After, AgentId, BackendDep, PrincipalDep
+from serve_app.idempotency import IdempotencyDep
+from serve_app.limits import Identifier, Reason
 from serve_app.problems import Problem
-from serve_app.read_your_writes import caught_up
+from serve_app.read_your_writes import ReadModelBehind, caught_up
 from serve_app.schemas import (
     ArchiveRequest,
     AssignUserRequest,
@@ -39,14 +49,13 @@ from serve_app.schemas import (
     RespondRequest,
     SessionState,
     StartSessionRequest,
-    TerminateRequest,
 )
 
 PROBLEMS: dict[int | str, dict[str, Any]] = {
     status: {"model": Problem, "description": description}
     for status, description in (
         (401, "No valid bearer token"),
-        (403, "Your role may read this agent but not act on it"),
+        (403, "Your role on this agent may not do this (see the role matrix)"),
         (404, "No such agent, or not yours: the same answer either way"),
         (409, "The agent's state refuses this now (e.g. a session is already active)"),
         (422, "Invalid input (nothing was changed)"),
@@ -57,9 +66,21 @@ router = APIRouter(prefix="/api/agents", tags=["agents"], responses=PROBLEMS)
 
 
 async def _projected(backend: Backend, result: CommandResult, who: Principal) -> AgentDocument:
-    """The agent's document once it shows what ``result`` wrote."""
+    """The agent's document once it shows what ``result`` wrote.
+
+    The command succeeded, so the agent exists: a document still missing means the read model
+    is behind (a command that wrote nothing, position 0, on an agent whose creation it has not
+    applied yet), never that the agent is not there, so it is waited for up to the log's
+    head and then answered as ReadModelBehind (503), not as a missing agent (404).
+    """
     await caught_up(backend, result.position)
-    return visible(await backend.read_model.get_agent(result.agent_id), result.agent_id, who)
+    agent = await backend.read_model.get_agent(result.agent_id)
+    if agent is None and result.position == 0:
+        await caught_up(backend, await backend.event_store.last_position())
+        agent = await backend.read_model.get_agent(result.agent_id)
+    if agent is None:
+        raise ReadModelBehind(f"the read model does not show agent {result.agent_id} yet")
+    return visible(agent, result.agent_id, who)
 
 
 async def _act(backend: Backend, who: Principal, command: Command) -> AgentDocument:
@@ -83,7 +104,7 @@ async def list_agents(
     who: PrincipalDep,
     after: After = 0,
     include_archived: bool = False,
-    agent_type: str | None = None,
+    agent_type: AgentType | None = None,
 ) -> list[AgentDocument]:
     await caught_up(backend, after)
     return await backend.read_model.list_agents(
@@ -102,18 +123,19 @@ async def get_or_create_agent(
     backend: BackendDep,
     who: PrincipalDep,
     response: Response,
-    idempotency_key: IdempotencyKey = None,
+    idempotency: IdempotencyDep,
 ) -> AgentDocument:
     command = GetOrCreateAgent.for_user(
         who.user_id,
         body.agent_type,
         name=body.name,
         preferences=body.preferences,
-        command_id=command_id_for(idempotency_key),
+        command_id=idempotency.command_id(agent_id_for(who.user_id, body.agent_type)),
+        request_fingerprint=idempotency.fingerprint,
         caller=who.caller,
     )
     result = await backend.runtime.handle(command)
-    if result.event_types:
+    if result.event_types or result.duplicate:  # a recognised retry is of the creation
         response.status_code = status.HTTP_201_CREATED
     return await _projected(backend, result, who)
 
@@ -132,11 +154,12 @@ async def start_session(
     body: StartSessionRequest,
     backend: BackendDep,
     who: PrincipalDep,
-    idempotency_key: IdempotencyKey = None,
+    idempotency: IdempotencyDep,
 ) -> SessionState:
     reply = await backend.runtime.handle(
         StartSession(
-            command_id=command_id_for(idempotency_key),
+            command_id=idempotency.command_id(agent_id),
+            request_fingerprint=idempotency.fingerprint,
             agent_id=agent_id,
             caller=who.caller,
             session_type=body.session_type,
@@ -161,11 +184,12 @@ async def respond(
     body: RespondRequest,
     backend: BackendDep,
     who: PrincipalDep,
-    idempotency_key: IdempotencyKey = None,
+    idempotency: IdempotencyDep,
 ) -> SessionState:
     reply = await backend.runtime.handle(
         AnswerWidget(
-            command_id=command_id_for(idempotency_key),
+            command_id=idempotency.command_id(agent_id),
+            request_fingerprint=idempotency.fingerprint,
             agent_id=agent_id,
             caller=who.caller,
             tool_call_id=body.tool_call_id,
@@ -181,16 +205,16 @@ async def terminate_session(
     agent_id: AgentId,
     backend: BackendDep,
     who: PrincipalDep,
-    reason: str = "User terminated",
-    idempotency_key: IdempotencyKey = None,
+    idempotency: IdempotencyDep,
+    reason: Annotated[Reason, Query(description="Why it ends (one line).")] = "User terminated",
 ) -> SessionState:
-    body = TerminateRequest(reason=reason)
     result = await backend.runtime.handle(
         TerminateSession(
-            command_id=command_id_for(idempotency_key),
+            command_id=idempotency.command_id(agent_id),
+            request_fingerprint=idempotency.fingerprint,
             agent_id=agent_id,
             caller=who.caller,
-            reason=body.reason,
+            reason=reason,
         )
     )
     return SessionState(agent_id=agent_id, position=result.position, session=result.session)
@@ -215,16 +239,18 @@ async def update_preferences(
     body: PreferencesRequest,
     backend: BackendDep,
     who: PrincipalDep,
-    idempotency_key: IdempotencyKey = None,
+    idempotency: IdempotencyDep,
 ) -> AgentDocument:
-    command_id = command_id_for(idempotency_key)
-    return await _act(
-        backend,
-        who,
+    result = await backend.runtime.handle(
         UpdatePreferences(
-            command_id=command_id, agent_id=agent_id, caller=who.caller, changes=body.changes
-        ),
+            command_id=idempotency.command_id(agent_id),
+            request_fingerprint=idempotency.fingerprint,
+            agent_id=agent_id,
+            caller=who.caller,
+            changes=body.changes,
+        )
     )
+    return await _projected(backend, result, who)
 
 
 @router.post("/{agent_id}/assignments", summary="Assign a user with a role", status_code=201)
@@ -233,13 +259,14 @@ async def assign_user(
     body: AssignUserRequest,
     backend: BackendDep,
     who: PrincipalDep,
-    idempotency_key: IdempotencyKey = None,
+    idempotency: IdempotencyDep,
 ) -> AgentDocument:
     return await _act(
         backend,
         who,
         AssignUser(
-            command_id=command_id_for(idempotency_key),
+            command_id=idempotency.command_id(agent_id),
+            request_fingerprint=idempotency.fingerprint,
             agent_id=agent_id,
             caller=who.caller,
             user_id=body.user_id,
@@ -249,16 +276,48 @@ async def assign_user(
     )
 
 
+@router.delete(
+    "/{agent_id}/assignments/{user_id}",
+    summary="Unassign a user, or leave (your own user id)",
+    response_model=AgentDocument,
+    responses={204: {"description": "You left: the agent is no longer yours to see"}},
+)
+async def unassign_user(
+    agent_id: AgentId,
+    user_id: Annotated[Identifier, Path(description="Whose assignment.")],
+    backend: BackendDep,
+    who: PrincipalDep,
+    idempotency: IdempotencyDep,
+) -> AgentDocument | Response:
+    """The owner or an admin unassigns anyone but the owner (200, the updated agent); any
+    member leaves (204 once the read model no longer lists the agent for them)."""
+    command = UnassignUser(
+        command_id=idempotency.command_id(agent_id),
+        request_fingerprint=idempotency.fingerprint,
+        agent_id=agent_id,
+        caller=who.caller,
+        user_id=user_id,
+        unassigned_by=who.user_id,
+    )
+    if user_id != who.user_id:
+        return await _act(backend, who, command)
+    await caught_up(backend, (await backend.runtime.handle(command)).position)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
 @router.post("/{agent_id}/archive", summary="Archive (ends the active session first)")
 async def archive_agent(
     agent_id: AgentId,
     body: ArchiveRequest,
     backend: BackendDep,
     who: PrincipalDep,
-    idempotency_key: IdempotencyKey = None,
+    idempotency: IdempotencyDep,
 ) -> AgentDocument:
-    command_id = command_id_for(idempotency_key)
     archive = ArchiveAgent(
-        command_id=command_id, agent_id=agent_id, caller=who.caller, reason=body.reason
+        command_id=idempotency.command_id(agent_id),
+        request_fingerprint=idempotency.fingerprint,
+        agent_id=agent_id,
+        caller=who.caller,
+        reason=body.reason,
     )
     return await _act(backend, who, archive)

@@ -6,20 +6,27 @@ Ray Serve replica (``serve_app.deployment``) and in-process in tests.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
+from ray.exceptions import RayError
 
+from eventstore.port import StoreUnavailable
+from projections.store import ReadModelUnavailable
 from serve_app import agents, legacy, streams, web
 from serve_app.auth import AuthSettings
 from serve_app.backend import Backend
 from serve_app.body_limit import MaxBodySizeMiddleware
-from serve_app.problems import Problem, install_problem_handlers
-from serve_app.schemas import Health
+from serve_app.problems import install_problem_handlers
+from serve_app.schemas import Health, NotReadyReason
 
 OpenBackend = Callable[[], Awaitable[Backend]]
+READY_CHECK_TIMEOUT_S = 2.0
+"""How long /readyz waits for the stores and the projector: not answering by then is down."""
+READY_RETRY_AFTER_S = "5"
 
 
 def create_app(
@@ -59,20 +66,49 @@ def create_app(
     @app.get(
         "/readyz",
         tags=["health"],
-        summary="The actors and stores answer",
-        responses={503: {"model": Problem, "description": "The projector has stopped"}},
+        summary="The stores and the projector answer, and the projector follows the log",
+        response_model_exclude_none=True,
+        responses={
+            503: {
+                "model": Health,
+                "description": "Not ready (with Retry-After): `reason` says why, as a code",
+            }
+        },
     )
     async def readyz(request: Request, response: Response) -> Health:
-        backend: Backend = request.app.state.backend
-        projection = await backend.projector.status()
-        if projection.stopped_by is not None:
+        health = await _readiness(request.app.state.backend)
+        if health.status != "ready":
             response.status_code = 503
-        return Health(
-            status="ready" if projection.stopped_by is None else "degraded",
-            projection_lag=projection.lag,
-            projection_stopped_by=projection.stopped_by,
-        )
+            response.headers["Retry-After"] = READY_RETRY_AFTER_S
+        return health
 
     if web_dir is not None:
         web.mount_ui(app, web_dir, auth or AuthSettings())
     return app
+
+
+async def _readiness(backend: Backend) -> Health:
+    """Ready when this replica's read model and event store answer, and the projector answers
+    and still follows the log. A failure is reported by its code alone (the error itself is
+    the stores' and the projector's logs' to show)."""
+    reason: NotReadyReason = "read_model_unavailable"  # what failed if the next step does
+    try:
+        async with asyncio.timeout(READY_CHECK_TIMEOUT_S):
+            await backend.read_model.checkpoint()
+            reason = "event_store_unavailable"
+            await backend.event_store.last_position()
+            reason = "projector_unavailable"
+            projection = await backend.projector.status()
+    except (ReadModelUnavailable, StoreUnavailable, RayError, TimeoutError):
+        return Health(status="not_ready", reason=reason)
+    if projection.stopped_by == "poison_event":
+        return Health(
+            status="not_ready",
+            projection_lag=projection.lag,
+            reason="poison_event",
+            stopped_at_position=projection.stopped_at,
+            stopped_at_event_type=projection.stopped_event_type,
+        )
+    if projection.stopped_by is not None:
+        return Health(status="not_ready", projection_lag=projection.lag, reason="projector_stopped")
+    return Health(status="ready", projection_lag=projection.lag)

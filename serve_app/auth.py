@@ -1,6 +1,12 @@
 """Who is calling: bearer JWTs checked against an OIDC issuer's JWKS or an HS256 secret.
 
 Production points AGENTHOST_AUTH_OIDC_ISSUER at an identity provider (Keycloak-style claims).
+There a signed token is accepted only if it is an access token addressed to us: its ``aud``
+holds AGENTHOST_AUTH_AUDIENCE, or its ``azp`` (the client it was issued to) is
+AGENTHOST_AUTH_CLIENT_ID or AGENTHOST_AUTH_UI_CLIENT_ID. Keycloak gives every client's tokens
+``aud: account``, so without that check a token a user got at any client of the realm would
+work here.
+
 The embedded default checks HS256 tokens against a secret kept in a local file, created on
 first use, so a fresh checkout runs with zero configuration and `python -m serve_app.tokens
 mint` prints tokens the server accepts.
@@ -57,13 +63,19 @@ class AuthSettings(BaseSettings):
     oidc_jwks_url: str | None = Field(
         default=None, description="unset: {issuer}/protocol/openid-connect/certs (Keycloak)"
     )
-    audience: str | None = Field(default=None, description="required aud claim; unset = any")
+    audience: str | None = Field(
+        default=None,
+        description="a token whose aud holds it is accepted (HS256: required aud; unset = any)",
+    )
     client_id: str | None = Field(
-        default=None, description="client whose resource_access roles count"
+        default=None,
+        description="a token issued to it (azp) is accepted; its resource_access roles count",
     )
     admin_role: str = "admin"
     ui_client_id: str | None = Field(
-        default=None, description="public OIDC client the web UI signs in with; unset: client_id"
+        default=None,
+        description="public OIDC client the web UI signs in with (its azp is accepted too);"
+        " unset: client_id",
     )
     ui_scope: str = Field(default="openid profile", description="scopes the web UI asks for")
     leeway_s: int = Field(default=30, ge=0, description="clock skew allowed on exp/nbf/iat")
@@ -101,7 +113,18 @@ class AuthSettings(BaseSettings):
             )
         if self.jwt_secret is not None:
             _check_secret_length(self.jwt_secret.get_secret_value(), "AGENTHOST_AUTH_JWT_SECRET")
+        if self.oidc_issuer is not None and not (self.audience or self.accepted_clients):
+            raise ValueError(
+                "OIDC mode needs AGENTHOST_AUTH_AUDIENCE or AGENTHOST_AUTH_CLIENT_ID (or"
+                " AGENTHOST_AUTH_UI_CLIENT_ID): without one, a token the issuer minted for any"
+                " of its clients would be accepted"
+            )
         return self
+
+    @property
+    def accepted_clients(self) -> frozenset[str]:
+        """The clients (``azp``) whose OIDC access tokens are for us: the API's and the UI's."""
+        return frozenset(c for c in (self.client_id, self.ui_client_id) if c)
 
 
 class Principal(BaseModel):
@@ -206,6 +229,7 @@ class Authenticator:
             claims = self._decode(
                 token, key, self.settings.algorithms, issuer=self.settings.oidc_issuer
             )
+            self._check_addressed_to_us(claims)
         return self._principal(claims)
 
     async def _signing_key(self, token: str, client: jwt.PyJWKClient) -> jwt.PyJWK:
@@ -237,7 +261,9 @@ class Authenticator:
         *,
         issuer: str | None,
     ) -> dict[str, Any]:
-        audience = self.settings.audience
+        # OIDC checks aud together with azp afterwards (_check_addressed_to_us); our own HS256
+        # tokens carry the audience only when one is configured.
+        audience = self.settings.audience if issuer is None else None
         required = ["exp", "iat", "sub"] if issuer is None else ["exp", "iat", "sub", "iss"]
         try:
             return jwt.decode(
@@ -247,7 +273,6 @@ class Authenticator:
                 audience=audience,
                 issuer=issuer,
                 leeway=self.settings.leeway_s,
-                # Without a configured audience, any aud is fine (Keycloak sets "account").
                 options={"require": required, "verify_aud": audience is not None},
             )
         except jwt.MissingRequiredClaimError as exc:
@@ -255,6 +280,21 @@ class Authenticator:
         except jwt.InvalidTokenError as exc:
             detail = next((d for kind, d in _REJECTIONS if isinstance(exc, kind)), "invalid token")
             raise AuthError(detail) from exc
+
+    def _check_addressed_to_us(self, claims: dict[str, Any]) -> None:
+        """An OIDC token must be an access token for us, not one the issuer signed for another
+        of its clients: ``aud`` holds our audience or ``azp`` names our API or UI client."""
+        kind = claims.get("typ")
+        if kind is not None and (not isinstance(kind, str) or kind.lower() != "bearer"):
+            raise AuthError("token is not an access token")  # Keycloak: ID, Refresh, Logout
+        aud = claims.get("aud")
+        audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+        if self.settings.audience is not None and self.settings.audience in audiences:
+            return
+        azp = claims.get("azp")
+        if isinstance(azp, str) and azp in self.settings.accepted_clients:
+            return
+        raise AuthError("token audience not accepted")
 
     def _principal(self, claims: dict[str, Any]) -> Principal:
         user_id = claims["sub"]  # present and a string: checked by jwt.decode

@@ -40,6 +40,7 @@ class Backend:
     authenticator: Authenticator
 
     async def close(self) -> None:
+        await self.runtime.close()
         await self.read_model.close()
         await self.event_store.close()
 

@@ -7,6 +7,7 @@ why (a unit test keeps the two in step).
 from __future__ import annotations
 
 import logging
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -21,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ray.exceptions import GetTimeoutError, RayActorError, RayError, RayTaskError
 from starlette.exceptions import HTTPException
 
+from application.errors import IdempotencyKeyReused
 from domain.errors import (
     AccessDenied,
     AgentAlreadyExists,
@@ -35,16 +37,20 @@ from domain.errors import (
     InvalidCommand,
     NoActiveSession,
     NoPendingClientAction,
+    OwnerCannotLeave,
     SessionAlreadyActive,
     SessionMismatch,
     UnknownEventType,
     UserAlreadyAssigned,
+    UserNotAssigned,
     WrongToolCall,
 )
 from eventstore.port import EventStoreError, StoreUnavailable, WrongExpectedVersion
 from execution.executor import InvalidResponse
 from execution.llm.port import LlmError, LlmRejected, LlmUnavailable
+from projections.store import ReadModelUnavailable
 from serve_app.auth import AuthError, AuthUnavailable
+from serve_app.read_your_writes import ReadModelBehind
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +61,7 @@ _RETRY_SOON = "1"  # store, actor restart, write race: back within a second or s
 _RETRY_LATER = "5"  # an overloaded LLM or identity provider needs longer
 _RETRY = "Retrying with the same Idempotency-Key applies it at most once."
 _MAX_ECHOED_INPUT = 80
+_MAX_ECHOED_PATH = 200
 
 
 class ValidationIssue(BaseModel):
@@ -229,7 +236,7 @@ def _answer(
         title=title,
         status=rule.status,
         detail=detail,
-        instance=request.url.path,
+        instance=_echoable(request.url.path, _MAX_ECHOED_PATH),
         code=code,
         **members,
     )
@@ -281,15 +288,26 @@ def _invalid_request(rule: Rule, exc: RequestValidationError, request: Request) 
 
 
 def _issue(error: Mapping[str, Any]) -> ValidationIssue:
-    """Echo only short scalars: a whole body (missing fields) or a huge string stays out."""
+    """Echo only short, encodable scalars: a whole body (missing fields), a huge string, a lone
+    surrogate or a NaN stays out, so the refusal itself can always be sent."""
     value = error.get("input")
-    if isinstance(value, str) and len(value) > _MAX_ECHOED_INPUT:
-        value = value[:_MAX_ECHOED_INPUT] + "…"
-    elif not isinstance(value, str | int | float | bool):
+    if isinstance(value, str):
+        value = _echoable(value)
+    elif isinstance(value, float) and not math.isfinite(value):
+        value = str(value)
+    elif not isinstance(value, int | float | bool):
         value = None
+    loc = [part if isinstance(part, int) else _echoable(str(part)) for part in error["loc"]]
     return ValidationIssue(
-        loc=list(error["loc"]), msg=str(error["msg"]), type=str(error["type"]), input=value
+        loc=loc, msg=_echoable(str(error["msg"]), 400), type=str(error["type"]), input=value
     )
+
+
+def _echoable(text: str, limit: int = _MAX_ECHOED_INPUT) -> str:
+    """``text`` cut to ``limit`` and made valid UTF-8 (a lone surrogate becomes U+FFFD)."""
+    if len(text) > limit:
+        text = text[:limit] + "…"
+    return "".join("\ufffd" if 0xD800 <= ord(char) <= 0xDFFF else char for char in text)
 
 
 def _internal_error(rule: Rule, exc: Exception, request: Request) -> JSONResponse:
@@ -305,12 +323,31 @@ def _internal_error(rule: Rule, exc: Exception, request: Request) -> JSONRespons
     return _answer(rule, exc, request, error_id=error_id)
 
 
+def _dependency_failed(rule: Rule, exc: Exception, request: Request) -> JSONResponse:
+    """A fixed text only: what the dependency said (a URL, a model name, driver or Ray text)
+    goes to the log, under the ``error_id`` the answer quotes."""
+    error_id = str(uuid4())
+    cause = exc.__cause__
+    log.warning(
+        "dependency failed error_id=%s code=%s %s %s: %s: %s%s",
+        error_id,
+        rule.code,
+        request.method,
+        request.url.path,
+        type(exc).__name__,
+        exc,
+        f" (from {type(cause).__name__}: {cause})" if cause is not None else "",
+    )
+    return _answer(rule, exc, request, error_id=error_id)
+
+
 _ACTOR_UNAVAILABLE = Rule(
     503,
     "actor_unavailable",
     "Agent host unavailable, nothing was lost",
     f"The agent's host is restarting or did not answer in time. {_RETRY}",
     retry_after=_RETRY_SOON,
+    render=_dependency_failed,
 )
 _INTERNAL = Rule(
     500,
@@ -347,16 +384,20 @@ RULES: Mapping[type[Exception], Rule] = {
         "Authentication unavailable, nothing was lost",
         "The identity provider did not answer; nothing was done. Retry later.",
         retry_after=_RETRY_LATER,
+        render=_dependency_failed,
     ),
     AccessDenied: Rule(403, "forbidden", "Forbidden", str),
     NotFound: Rule(404, render=_not_found),
     # Domain refusals: the status here, the code, title and message from the error.
     AgentNotFound: Rule(404, render=_agent_not_found),
     InvalidCommand: Rule(422),
+    IdempotencyKeyReused: Rule(422, "idempotency_key_reused", "Idempotency key reused"),
     InvalidAssignment: Rule(422),
     AgentAlreadyExists: Rule(409),
     AgentIsArchived: Rule(409),
     UserAlreadyAssigned: Rule(409),
+    UserNotAssigned: Rule(409),
+    OwnerCannotLeave: Rule(409),
     SessionAlreadyActive: Rule(409),
     NoActiveSession: Rule(409),
     SessionMismatch: Rule(409),
@@ -382,6 +423,7 @@ RULES: Mapping[type[Exception], Rule] = {
         "Event store unavailable, nothing was lost",
         f"The event store did not answer; nothing was stored. {_RETRY}",
         retry_after=_RETRY_SOON,
+        render=_dependency_failed,
     ),
     WrongExpectedVersion: Rule(
         503,
@@ -389,6 +431,24 @@ RULES: Mapping[type[Exception], Rule] = {
         "Concurrent write, nothing was lost",
         f"Another write to this agent kept winning the race; nothing was stored. {_RETRY}",
         retry_after=_RETRY_SOON,
+        render=_dependency_failed,
+    ),
+    ReadModelUnavailable: Rule(
+        503,
+        "read_model_unavailable",
+        "Read model unavailable, nothing was lost",
+        f"The read model did not answer; a write this request made is kept. {_RETRY}",
+        retry_after=_RETRY_SOON,
+        render=_dependency_failed,
+    ),
+    ReadModelBehind: Rule(
+        503,
+        "read_model_behind",
+        "Read model behind, nothing was lost",
+        "The read model has not applied the writes this answer waits for yet; a write this"
+        f" request made is kept. {_RETRY}",
+        retry_after=_RETRY_SOON,
+        render=_dependency_failed,
     ),
     RayActorError: _ACTOR_UNAVAILABLE,
     GetTimeoutError: _ACTOR_UNAVAILABLE,
@@ -396,20 +456,17 @@ RULES: Mapping[type[Exception], Rule] = {
         503,
         "llm_unavailable",
         "Language model unavailable, nothing was lost",
-        lambda exc: (
-            f"The language model did not answer ({exc.message}); the session stays"
-            f" resumable. {_RETRY}"
-        ),
+        f"The language model did not answer; the session stays resumable. {_RETRY}",
         retry_after=_RETRY_LATER,
+        render=_dependency_failed,
     ),
     LlmRejected: Rule(
         502,
         "llm_rejected",
         "Language model refused the request",
-        lambda exc: (
-            f"The language model refused the step ({exc.message}); nothing was stored."
-            " Retrying will not help until the model or its configuration changes."
-        ),
+        "The language model refused the step; nothing was stored. Retrying will not help"
+        " until the model or its configuration changes; quote error_id when reporting it.",
+        render=_dependency_failed,
     ),
     # Anything else is a bug or a broken dependency: a 500 that shows nothing of it.
     EventStoreError: _INTERNAL,

@@ -1,21 +1,72 @@
-"""Request bodies of the agent API (responses are the read model's documents)."""
+"""Request bodies of the agent API (responses are the read model's documents).
+
+Every string, key, list and map a request carries is bounded and clean (``serve_app.limits``).
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from typing import Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 from domain.enums import AgentType, AssignmentRole, SessionType
 from domain.session import Session, SessionConfig
+from execution.agent_profiles import InvalidPreferences, agent_profile
 from execution.executor import Outcome
+from serve_app.limits import (
+    BoundedJson,
+    BoundedSessionConfig,
+    Identifier,
+    Name,
+    Preferences,
+    Prompt,
+    Reason,
+    ResponseTimeMs,
+    refuse,
+)
+
+NotReadyReason = Literal[
+    "poison_event",
+    "projector_stopped",
+    "projector_unavailable",
+    "read_model_unavailable",
+    "event_store_unavailable",
+]
 
 
 class Health(BaseModel):
-    status: str
-    projection_lag: int | None = None
-    projection_stopped_by: str | None = None
+    """Liveness (``ok``) or readiness. Not ready names why with a stable code and, for a
+    poison event, where the projector stopped: never an exception's text or anyone's data,
+    so probes and dashboards may show it as it is."""
+
+    status: Literal["ok", "ready", "not_ready"]
+    projection_lag: int | None = Field(
+        default=None, description="Log positions the read model is behind."
+    )
+    reason: NotReadyReason | None = Field(
+        default=None,
+        description="Why not ready: the projector stopped (at a poison event, or otherwise),"
+        " or the projector, this replica's read model or its event store did not answer.",
+    )
+    stopped_at_position: int | None = Field(
+        default=None, description="The log position of the event the projector stopped at."
+    )
+    stopped_at_event_type: str | None = Field(default=None, description="That event's type.")
 
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"status": "ready", "projection_lag": 0}]}
+        json_schema_extra={
+            "examples": [
+                {"status": "ready", "projection_lag": 0},
+                {
+                    "status": "not_ready",
+                    "projection_lag": 12,
+                    "reason": "poison_event",
+                    "stopped_at_position": 1042,
+                    "stopped_at_event_type": "agent.preferences.updated.v1",
+                },
+                {"status": "not_ready", "reason": "read_model_unavailable"},
+            ]
+        }
     )
 
 
@@ -25,8 +76,8 @@ class Request(BaseModel):
 
 class CreateAgentRequest(Request):
     agent_type: AgentType
-    name: str | None = Field(default=None, max_length=200)
-    preferences: dict[str, JsonValue] = Field(default_factory=dict)
+    name: Name | None = None
+    preferences: Preferences = Field(default_factory=dict)
 
     model_config = ConfigDict(
         extra="forbid",
@@ -35,11 +86,21 @@ class CreateAgentRequest(Request):
         },
     )
 
+    @model_validator(mode="after")
+    def _fit_the_profile(self) -> Self:
+        """A preference the agent's profile refuses would only fail later, at a drive."""
+        try:
+            agent_profile(self.agent_type, self.preferences)
+        except InvalidPreferences as error:
+            key, reason = next(iter(error.problems.items()))
+            refuse(("preferences", key), self.preferences.get(key), "invalid_preference", reason)
+        return self
+
 
 class StartSessionRequest(Request):
     session_type: SessionType | None = None
-    system_prompt: str | None = Field(default=None, max_length=20_000)
-    config: SessionConfig = Field(default_factory=SessionConfig)
+    system_prompt: Prompt | None = None
+    config: BoundedSessionConfig = Field(default_factory=SessionConfig)
 
     model_config = ConfigDict(
         extra="forbid",
@@ -48,9 +109,9 @@ class StartSessionRequest(Request):
 
 
 class RespondRequest(Request):
-    tool_call_id: str = Field(min_length=1)
-    response: JsonValue
-    response_time_ms: float | None = Field(default=None, ge=0)
+    tool_call_id: Identifier
+    response: BoundedJson
+    response_time_ms: ResponseTimeMs | None = None
 
     model_config = ConfigDict(
         extra="forbid",
@@ -60,12 +121,8 @@ class RespondRequest(Request):
     )
 
 
-class TerminateRequest(Request):
-    reason: str = Field(default="User terminated", min_length=1, max_length=500)
-
-
 class AssignUserRequest(Request):
-    user_id: str = Field(min_length=1)
+    user_id: Identifier
     role: AssignmentRole
 
     model_config = ConfigDict(
@@ -74,7 +131,8 @@ class AssignUserRequest(Request):
 
 
 class PreferencesRequest(Request):
-    changes: dict[str, JsonValue]
+    changes: Preferences
+    """``None`` removes a key; the merged map is checked against the agent's profile."""
 
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [{"changes": {"language": "fr"}}]}
@@ -82,7 +140,7 @@ class PreferencesRequest(Request):
 
 
 class ArchiveRequest(Request):
-    reason: str = Field(min_length=1, max_length=500)
+    reason: Reason
 
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [{"reason": "course finished"}]}

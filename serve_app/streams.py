@@ -37,6 +37,9 @@ SSE_EXAMPLE = (
 )
 
 SESSION_ENDED = frozenset({"agent.session.completed.v1", "agent.session.terminated.v1"})
+USER_UNASSIGNED = "agent.user.unassigned.v1"
+PUBLISHED_EXTENSIONS: frozenset[str] = frozenset()
+"""Stored extension attributes a stream shows: none (request digests are the writer's)."""
 
 
 @router.get(
@@ -65,7 +68,8 @@ async def stream(
     live = active if session_id in (None, active) else None
     return EventSourceResponse(
         _reconnect_within(
-            backend.api.sse_retry_ms, agent_events(backend, agent_id, after, live, only=session_id)
+            backend.api.sse_retry_ms,
+            agent_events(backend, agent_id, after, live, only=session_id, viewer=who.user_id),
         ),
         ping=backend.api.sse_heartbeat_s,
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
@@ -73,10 +77,17 @@ async def stream(
 
 
 async def agent_events(
-    backend: Backend, agent_id: str, after: int, session_id: str | None, only: str | None = None
+    backend: Backend,
+    agent_id: str,
+    after: int,
+    session_id: str | None,
+    only: str | None = None,
+    *,
+    viewer: str,
 ) -> AsyncIterator[ServerSentEvent]:
     """Durable events after ``after`` (of session ``only``, if given) and live ephemeral ones
-    of ``session_id``, until that session ends."""
+    of ``session_id``, until that session ends, or until ``viewer`` is unassigned from the
+    agent: a stream never outlives its viewer's access."""
     stream = stream_name(agent_id)
     version = 0
     epoch, seen = "", 0
@@ -88,11 +99,11 @@ async def agent_events(
             ):
                 continue
             yield ServerSentEvent(
-                data=json.dumps(recorded.to_cloudevent()),
+                data=json.dumps(recorded.to_cloudevent(PUBLISHED_EXTENSIONS)),
                 event=recorded.type,
                 id=str(recorded.position),
             )
-            if _ends(recorded, session_id):
+            if _ends(recorded, session_id) or _revokes(recorded, viewer):
                 return
         if session_id is None:
             return
@@ -119,6 +130,10 @@ async def _reconnect_within(
     yield ServerSentEvent(retry=retry_ms)
     async for event in events:
         yield event
+
+
+def _revokes(recorded: RecordedEvent, viewer: str) -> bool:
+    return recorded.type == USER_UNASSIGNED and recorded.data.get("user_id") == viewer
 
 
 def _ends(recorded: RecordedEvent, session_id: str | None) -> bool:

@@ -11,9 +11,7 @@ from application.service import AgentApplication
 from application.use_case import UseCase
 from domain.access import Permission, authorize
 from domain.commands import CommandResult
-from domain.errors import SessionMismatch
 from domain.session import ClientResponse
-from domain.state import AgentState
 from execution.agent_profiles import profile_of
 
 
@@ -36,8 +34,6 @@ class AnswerWidget(UseCase[SessionReply]):
         state = await app.agent_state(self.agent_id)
         if self.caller is not None:  # before validation says anything about the widget
             authorize(state, self.agent_id, self.caller, Permission.ACT)
-        if state is not None and self.session_id is not None:
-            _require_active(state, self.session_id)
         queues = state is not None and profile_of(state).response_policy == "queue"
         if app.drives.is_running(self.agent_id) and queues:
             async with app.drives.answer_queue(self.agent_id):
@@ -52,15 +48,10 @@ class AnswerWidget(UseCase[SessionReply]):
             response_time_ms=self.response_time_ms,
         )
         return await app.executor.respond(
-            self.agent_id, answer, command_id=self.command_id, caller=self.caller
+            self.agent_id,
+            answer,
+            command_id=self.command_id,
+            caller=self.caller,
+            request_fingerprint=self.request_fingerprint,
+            session_id=self.session_id,
         )
-
-
-def _require_active(state: AgentState, session_id: str) -> None:
-    """Refuse an answer in a session that is not the running one (it has ended, say)."""
-    active = state.active_session
-    if active is not None and active.session_id == session_id:
-        return
-    ended = next((s for s in state.session_history if s.session_id == session_id), None)
-    how = f"has ended ({ended.status.value})" if ended is not None else "is not active"
-    raise SessionMismatch(f"session {session_id} {how}")

@@ -27,7 +27,14 @@ class StartSession(UseCase[SessionReply]):
     async def run(self, app: AgentApplication) -> SessionReply:
         state = await app.agent_state(self.agent_id)
         if self.caller is not None:  # before the config says anything about the agent
-            authorize(state, self.agent_id, self.caller, Permission.ACT)
+            asked = commands.StartSession(
+                agent_id=self.agent_id,
+                session_type=self.session_type,
+                system_prompt=self.system_prompt,
+                config=self.config,
+            )
+            needed = asked.required(state) if state is not None else Permission.READ
+            authorize(state, self.agent_id, self.caller, needed)
         config = self.config
         if state is not None:
             config = app.executor.session_config(state, self.config)
@@ -35,6 +42,7 @@ class StartSession(UseCase[SessionReply]):
             command_id=self.command_id,
             agent_id=self.agent_id,
             caller=self.caller,
+            request_fingerprint=self.request_fingerprint,
             session_type=self.session_type,
             system_prompt=self.system_prompt,
             config=config,

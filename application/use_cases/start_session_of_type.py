@@ -21,6 +21,8 @@ from domain.session import SessionConfig
 
 
 class StartSessionOfType(UseCase[SessionReply]):
+    may_create = True  # it gets or creates the caller's own agent first
+
     command_id: UUID = Field(default_factory=uuid4)
     session_type: SessionType
     system_prompt: str | None = None
@@ -43,6 +45,7 @@ class StartSessionOfType(UseCase[SessionReply]):
             agent_id=self.agent_id,
             caller=self.caller,
             command_id=self.command_id,
+            request_fingerprint=self.request_fingerprint,
             session_type=self.session_type,
             system_prompt=self.system_prompt,
             config=self.config,

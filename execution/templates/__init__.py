@@ -21,6 +21,7 @@ from execution.templates.model import (
 from execution.templates.runner import (
     Completion,
     apply_config,
+    check_config,
     completion,
     evaluate,
     next_item,
@@ -36,6 +37,7 @@ __all__ = [
     "TemplateError",
     "TemplateItem",
     "apply_config",
+    "check_config",
     "completion",
     "evaluate",
     "get_template",

@@ -69,6 +69,42 @@ def apply_config(template: SessionTemplate, config: SessionConfig) -> SessionTem
     return SessionTemplate.model_validate(template.to_dict() | {"completion": criteria.to_dict()})
 
 
+def check_config(template: SessionTemplate | None, config: SessionConfig) -> None:
+    """Refuse, before the session starts, a config it could not run on: ValueError naming each
+    field. ``completion_criteria`` may hold only the template's ``completion`` fields, with
+    values of their exact JSON type and range (no "0.5" for a number, no "yes" for a
+    boolean), and laid over ``template`` they must still make a coherent template (a pass mark
+    needs a graded item, ``max_items`` at most the items there are). A session without a
+    template (LLM-driven) ignores criteria, but they must still be criteria.
+    """
+    criteria = dict(config.completion_criteria)
+    base = template.completion.to_dict() if template is not None else {}
+    try:
+        CompletionCriteria.model_validate(base | criteria, strict=True)
+    except ValidationError as error:
+        raise ValueError(_config_problems(error)) from None
+    if template is not None:
+        try:
+            apply_config(template, config)
+        except ValidationError as error:
+            raise ValueError(_config_problems(error)) from None
+
+
+def _config_problems(error: ValidationError) -> str:
+    """``completion_criteria.<key>: <why>`` for each problem (the template's own fields
+    are named as criteria too: they are what a criterion overrides)."""
+    problems = []
+    for detail in error.errors(include_url=False):
+        loc = [str(part) for part in detail["loc"] if part != "completion"]
+        field = ".".join(["completion_criteria", *loc[:1]])
+        why = str(detail["msg"]).removeprefix("Value error, ")
+        if detail["type"] == "extra_forbidden":
+            known = ", ".join(CompletionCriteria.model_fields)
+            why = f"not a completion criterion (known: {known})"
+        problems.append(f"{field}: {why}")
+    return "; ".join(problems)
+
+
 def next_item(template: SessionTemplate, items: Sequence[SessionItem]) -> TemplateItem | None:
     """The item the session is on: the one still open, else the next unasked; None when done.
 

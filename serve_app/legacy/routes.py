@@ -7,21 +7,22 @@ import contextlib
 from collections.abc import Iterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Header, Path, Query
 from sse_starlette import EventSourceResponse
 
 from application.replies import SessionReply
 from application.use_cases import AnswerWidget, LocateSession, StartSessionOfType
 from domain import commands
 from domain.commands import TerminateSession
-from domain.enums import SessionStatus
+from domain.enums import AGENT_TYPE_OF_SESSION_TYPE, SessionStatus
 from domain.errors import AgentNotFound
+from domain.ids import agent_id_for
 from domain.session import Session, SessionConfig
 from projections.documents import SessionDocument
 from serve_app.auth import Principal
 from serve_app.backend import Backend
-from serve_app.dependencies import BackendDep, IdempotencyKey, PrincipalDep
-from serve_app.idempotency import command_id_for
+from serve_app.dependencies import BackendDep, PrincipalDep
+from serve_app.idempotency import IdempotencyDep
 from serve_app.legacy.middleware import PREFIX
 from serve_app.legacy.schemas import (
     STREAM_EXAMPLE,
@@ -42,6 +43,7 @@ from serve_app.legacy.translation import (
     summary_of,
     terminated_reason_of,
 )
+from serve_app.limits import Identifier, Reason
 from serve_app.problems import NotFound, Problem
 from serve_app.read_your_writes import caught_up
 
@@ -63,6 +65,7 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
 router = APIRouter(
     prefix=PREFIX, tags=["legacy sessions (deprecated)"], deprecated=True, responses=PROBLEMS
 )
+SessionId = Annotated[Identifier, Path(description="The session's id.")]
 
 # ---------------------------------------------------------------------- lookups
 
@@ -134,17 +137,19 @@ async def start(
     body: LegacyStartRequest,
     backend: BackendDep,
     who: PrincipalDep,
-    idempotency_key: IdempotencyKey = None,
+    idempotency: IdempotencyDep,
 ) -> LegacyStarted:
     config = body.config or SessionConfig()
     if body.model_id is not None:
         config = config.model_copy(update={"model_id": body.model_id})
+    agent_id = agent_id_for(who.user_id, AGENT_TYPE_OF_SESSION_TYPE[body.session_type])
     request = StartSessionOfType.by(
         who.caller,
         body.session_type,
         system_prompt=body.system_prompt,
         config=config,
-        command_id=command_id_for(idempotency_key),
+        command_id=idempotency.command_id(agent_id),  # the agent ``by`` starts it on
+        request_fingerprint=idempotency.fingerprint,
     )
     reply = await backend.runtime.handle(request)
     session_id = commands.StartSession(
@@ -180,13 +185,15 @@ async def list_sessions(
 
 
 @router.get("/{session_id}", summary="One session in full")
-async def get_session(session_id: str, backend: BackendDep, who: PrincipalDep) -> LegacySession:
+async def get_session(
+    session_id: SessionId, backend: BackendDep, who: PrincipalDep
+) -> LegacySession:
     owner_user_id, session = await _visible_session(backend, session_id, who)
     return detail_of(session, owner_user_id)
 
 
 @router.get("/{session_id}/state", summary="Status, pending widget and UI state, to reconnect")
-async def get_state(session_id: str, backend: BackendDep, who: PrincipalDep) -> LegacyState:
+async def get_state(session_id: SessionId, backend: BackendDep, who: PrincipalDep) -> LegacyState:
     _, session = await _visible_session(backend, session_id, who)
     return state_of(session)
 
@@ -196,11 +203,11 @@ async def get_state(session_id: str, backend: BackendDep, who: PrincipalDep) -> 
     summary="Answer the pending widget; the session then goes on to its next step",
 )
 async def respond(
-    session_id: str,
+    session_id: SessionId,
     body: LegacyRespondRequest,
     backend: BackendDep,
     who: PrincipalDep,
-    idempotency_key: IdempotencyKey = None,
+    idempotency: IdempotencyDep,
 ) -> LegacyAccepted:
     view = await _agent_of(backend, session_id)
     with _answered_as_the_session(session_id):
@@ -212,7 +219,8 @@ async def respond(
                 tool_call_id=body.tool_call_id,
                 response=body.response,
                 response_time_ms=body.response_time_ms,
-                command_id=command_id_for(idempotency_key),
+                command_id=idempotency.command_id(view.agent_id),
+                request_fingerprint=idempotency.fingerprint,
             )
         )
     now = await _session_after_drive(backend, reply, session_id, who)
@@ -223,11 +231,11 @@ async def respond(
 
 @router.delete("/{session_id}", summary="Terminate the session")
 async def terminate(
-    session_id: str,
+    session_id: SessionId,
     backend: BackendDep,
     who: PrincipalDep,
-    reason: Annotated[str, Query(min_length=1, max_length=500)] = "User terminated",
-    idempotency_key: IdempotencyKey = None,
+    idempotency: IdempotencyDep,
+    reason: Annotated[Reason, Query(description="Why it ends (one line).")] = "User terminated",
 ) -> LegacyTerminated:
     view = await _agent_of(backend, session_id)
     command = TerminateSession(
@@ -235,7 +243,8 @@ async def terminate(
         caller=who.caller,
         session_id=session_id,
         reason=reason,
-        command_id=command_id_for(idempotency_key),
+        command_id=idempotency.command_id(view.agent_id),
+        request_fingerprint=idempotency.fingerprint,
     )
     with _answered_as_the_session(session_id):
         result = await backend.runtime.handle(command)
@@ -255,7 +264,7 @@ async def terminate(
     responses={200: {"content": {"text/event-stream": {"example": STREAM_EXAMPLE}}}},
 )
 async def stream(
-    session_id: str,
+    session_id: SessionId,
     backend: BackendDep,
     who: PrincipalDep,
     last_event_id_header: Annotated[int | None, Header(alias="Last-Event-ID", ge=0)] = None,
@@ -267,7 +276,7 @@ async def stream(
     view = await _agent_of(backend, session_id)
     _, session = await _visible_session(backend, session_id, who)
     return EventSourceResponse(
-        legacy_events(backend, view.agent_id, session, head),
+        legacy_events(backend, view.agent_id, session, head, viewer=who.user_id),
         ping=backend.api.sse_heartbeat_s,
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

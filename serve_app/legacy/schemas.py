@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 from domain.enums import ControlMode, SessionStatus, SessionType
 from domain.session import ClientAction, SessionConfig, SessionItem
 from serve_app.legacy.middleware import PREFIX
+from serve_app.limits import BoundedJson, BoundedSessionConfig, Identifier, Prompt, ResponseTimeMs
 
 _SID = "fd34ef7c-5e2d-5b93-9e3e-6909d36fd74a"
 _STARTED_AT = "2026-11-25T16:10:00Z"
@@ -64,12 +65,12 @@ class LegacyRequest(BaseModel):
 
 class LegacyStartRequest(LegacyRequest):
     session_type: SessionType
-    system_prompt: str | None = Field(default=None, max_length=20_000)
-    config: SessionConfig | None = Field(
+    system_prompt: Prompt | None = None
+    config: BoundedSessionConfig | None = Field(
         default=None,
         description="The legacy SessionConfig; template_id (an addition) picks a template.",
     )
-    model_id: str | None = Field(default=None, description="Overrides config.model_id.")
+    model_id: Identifier | None = Field(default=None, description="Overrides config.model_id.")
 
     model_config = ConfigDict(
         extra="forbid",
@@ -78,9 +79,9 @@ class LegacyStartRequest(LegacyRequest):
 
 
 class LegacyRespondRequest(LegacyRequest):
-    tool_call_id: str = Field(min_length=1)
-    response: JsonValue
-    response_time_ms: float | None = Field(default=None, ge=0)
+    tool_call_id: Identifier
+    response: BoundedJson
+    response_time_ms: ResponseTimeMs | None = None
 
 
 class LegacyStarted(BaseModel):

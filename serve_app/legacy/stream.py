@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
+from uuid import uuid4
 
 from ray.exceptions import RayError
 from sse_starlette import ServerSentEvent
@@ -18,9 +20,11 @@ from serve_app.legacy.translation import (
 )
 from serve_app.streams import agent_events
 
+log = logging.getLogger(__name__)
+
 
 async def legacy_events(
-    backend: Backend, agent_id: str, session: Session, after: int
+    backend: Backend, agent_id: str, session: Session, after: int, *, viewer: str
 ) -> AsyncIterator[ServerSentEvent]:
     """``connected`` with the state at connect time, then the session's events after
     ``after`` under their legacy names (durable ones keep their log position as id), until
@@ -31,9 +35,18 @@ async def legacy_events(
         yield ended_event(session)
         return
     try:
-        async for sse in agent_events(backend, agent_id, after, sid):
+        async for sse in agent_events(backend, agent_id, after, sid, viewer=viewer):
             legacy = legacy_event_of(sse, sid)
             if legacy is not None:
                 yield legacy
     except (EventStoreError, RayError) as error:
-        yield stream_failed_event(sid, error)
+        error_id = str(uuid4())
+        log.warning(
+            "legacy stream failed error_id=%s agent=%s session=%s: %s: %s",
+            error_id,
+            agent_id,
+            sid,
+            type(error).__name__,
+            error,
+        )
+        yield stream_failed_event(sid, error_id)

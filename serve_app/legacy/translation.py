@@ -110,10 +110,17 @@ def ended_event(session: Session) -> ServerSentEvent:
     return _event(_SESSION_ENDED_EVENT[session.status], payload)
 
 
-def stream_failed_event(session_id: str, error: Exception) -> ServerSentEvent:
-    return _event(
-        "error", {"session_id": session_id, "code": "stream_failed", "detail": str(error)}
-    )
+def stream_failed_event(session_id: str, error_id: str) -> ServerSentEvent:
+    """The last event when the store or the agent's host fails mid-stream: a fixed text (what
+    failed may name hosts, DSNs or Ray workers) and the ``error_id`` of the log line that
+    says what it was."""
+    payload = {
+        "session_id": session_id,
+        "code": "stream_failed",
+        "detail": "The stream failed on the server; reconnect with Last-Event-ID to resume.",
+        "error_id": error_id,
+    }
+    return _event("error", payload)
 
 
 def legacy_event_of(sse: ServerSentEvent, session_id: str) -> ServerSentEvent | None:

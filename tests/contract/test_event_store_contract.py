@@ -9,15 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from collections import Counter
 from collections.abc import Collection, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from itertools import pairwise
+from pathlib import Path
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
+import psycopg
 import pytest
+from psycopg import sql
 
+from eventstore import postgres as postgres_store
+from eventstore import sqlite as sqlite_store
 from eventstore.port import (
     CLOUDEVENTS_SPEC_VERSION,
     AppendResult,
@@ -31,6 +37,7 @@ from eventstore.port import (
     WrongExpectedVersion,
 )
 from tests.contract.conftest import StoreOpener
+from tests.postgres_support import POSTGRES_URL, drop_schema, require_postgres
 
 WAIT_S = 10.0  # generous upper bound for a subscriber; tests return as soon as events arrive
 
@@ -367,6 +374,165 @@ async def test_the_envelope_round_trips_exactly(event_store: EventStore) -> None
     assert datetime.fromisoformat(cloudevent["time"]) == time
 
 
+# --- extension attributes ------------------------------------------------------------------
+
+# At every limit at once: 8 extensions, a 20-character name, a 256-character value, an empty one.
+EXTENSIONS = {
+    "idempotencykey": "3f1c9a2e-key",
+    "fingerprint": "sha256:" + "ab" * 32,
+    "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    "tracestate": "vendor=é✓日本🚀",
+    "a": "",
+    "x2": "v" * 256,
+    "abcdefghij0123456789": "twenty-character name",
+    "user": 'quote " backslash \\ tab-free',
+}
+# The CloudEvents context attributes, and the log coordinates to_cloudevent adds.
+RESERVED_NAMES = (
+    *("id", "source", "specversion", "type", "datacontenttype", "dataschema", "subject"),
+    *("time", "data", "stream", "streamversion", "position"),
+)
+
+
+async def test_extensions_round_trip_through_append_read_read_all_and_subscribe_all(
+    event_store: EventStore,
+) -> None:
+    stream = new_stream()
+    start = await event_store.last_position()
+    subscriber = Subscriber(event_store, start, {stream})
+    sent = [
+        NewEvent(type="t.v1", data={"n": 0}, subject="s", extensions=EXTENSIONS),
+        NewEvent(type="t.v1", data={"n": 1}, subject="s", extensions={"traceid": "t-2"}),
+    ]
+    try:
+        await event_store.append(stream, sent, StreamState.NO_STREAM)
+
+        recorded = await event_store.read(stream)
+        assert [e.extensions for e in recorded] == [EXTENSIONS, {"traceid": "t-2"}]
+        assert await read_all_of(event_store, start, {stream}) == recorded
+        assert await subscriber.wait_for(2) == recorded
+    finally:
+        await subscriber.stop()
+
+    # CloudEvents JSON carries extensions as top-level attributes, beside the envelope's own.
+    cloudevent = json.loads(json.dumps(recorded[0].to_cloudevent()))
+    assert {name: cloudevent[name] for name in EXTENSIONS} == EXTENSIONS
+    assert (cloudevent["id"], cloudevent["stream"], cloudevent["position"]) == (
+        str(sent[0].id),
+        stream,
+        recorded[0].position,
+    )
+
+
+async def test_an_event_appended_without_extensions_reads_back_with_none(
+    event_store: EventStore,
+) -> None:
+    stream = new_stream()
+    start = await event_store.last_position()
+    await event_store.append(stream, [event(stream)], StreamState.NO_STREAM)
+
+    (recorded,) = await event_store.read(stream)
+    assert recorded.extensions == {}
+    assert (await read_all_of(event_store, start, {stream}))[0].extensions == {}
+    assert set(recorded.to_cloudevent()) == {
+        "specversion",
+        "id",
+        "source",
+        "type",
+        "subject",
+        "time",
+        "datacontenttype",
+        "data",
+        "stream",
+        "streamversion",
+        "position",
+    }
+
+
+async def test_a_re_append_with_other_extensions_returns_the_stored_batch_unchanged(
+    event_store: EventStore,
+) -> None:
+    # As with data, a batch is recognised by its ids: the batch stored first wins.
+    stream = new_stream()
+    first = NewEvent(type="t.v1", data={}, subject="s", extensions={"fingerprint": "one"})
+    stored_at_first = await event_store.append(stream, [first], StreamState.NO_STREAM)
+    retried = NewEvent(
+        type="t.v1",
+        data={},
+        subject="s",
+        id=first.id,
+        time=first.time,
+        extensions={"fingerprint": "two", "extra": "x"},
+    )
+
+    assert await event_store.append(stream, [retried], StreamState.ANY) == stored_at_first
+    assert [e.extensions for e in await event_store.read(stream)] == [{"fingerprint": "one"}]
+
+
+@pytest.mark.parametrize(
+    ("extensions", "complaint"),
+    [
+        ({"TraceId": "x"}, "extension name"),
+        ({"trace-id": "x"}, "extension name"),
+        ({"trace_id": "x"}, "extension name"),
+        ({"": "x"}, "extension name"),
+        ({"abcdefghij0123456789k": "x"}, "extension name"),  # 21 characters
+        ({"éa": "x"}, "extension name"),
+        ({"a\n": "x"}, "extension name"),
+        ({7: "x"}, "extension name"),
+        *(({name: "x"}, "reserved") for name in RESERVED_NAMES),
+        ({f"e{n}": "x" for n in range(9)}, "at most 8"),
+        ({"big": "v" * 257}, "at most 256"),
+        ({"ctl": "line\nbreak"}, "character"),
+        ({"ctl": "nul\x00"}, "character"),
+        ({"ctl": "del\x7f"}, "character"),
+        ({"ctl": "c1\x85"}, "character"),
+        ({"ctl": "lone \ud800 surrogate"}, "character"),
+        ({"ctl": "non\ufffe"}, "character"),
+        ({"ctl": "non\U0010ffff"}, "character"),
+        ({"num": 7}, "must be a string"),
+        ({"none": None}, "must be a string"),
+        ([("a", "b")], "mapping"),
+    ],
+)
+def test_invalid_extensions_are_refused_when_the_event_is_built(
+    extensions: Any, complaint: str
+) -> None:
+    with pytest.raises(ValueError, match=complaint):
+        NewEvent(type="t.v1", data={}, subject="s", extensions=extensions)
+
+
+def test_a_new_event_keeps_its_own_copy_of_its_extensions() -> None:
+    given = {"traceid": "t-1"}
+    built = NewEvent(type="t.v1", data={}, subject="s", extensions=given)
+    given["traceid"] = "line\nbreak"  # after construction: the checked copy is unaffected
+    given["position"] = "0"
+    assert built.extensions == {"traceid": "t-1"}
+
+
+def test_extensions_cannot_stand_in_for_envelope_attributes_or_log_coordinates() -> None:
+    # However a record was built, its own attributes win over an extension of the same name.
+    recorded = RecordedEvent(
+        id=uuid4(),
+        type="t.v1",
+        data={},
+        subject="s",
+        source="urn:agenthost",
+        time=datetime.now(UTC),
+        stream="agent-1",
+        version=3,
+        position=42,
+        extensions={"id": "forged", "position": "0", "stream": "agent-2", "traceid": "t"},
+    )
+    cloudevent = recorded.to_cloudevent()
+    assert (cloudevent["id"], cloudevent["position"], cloudevent["stream"]) == (
+        str(recorded.id),
+        42,
+        "agent-1",
+    )
+    assert cloudevent["traceid"] == "t"
+
+
 # --- the global log -------------------------------------------------------------------------
 
 
@@ -538,3 +704,130 @@ async def test_a_live_subscriber_sees_concurrent_writers_exactly_once_in_log_ord
     finally:
         for subscriber in subscribers:
             await subscriber.stop()
+
+
+# --- logs written before extensions existed ----------------------------------------------------
+
+OLD_EVENT_ID = UUID("0b6a3c0e-5d1f-4c6e-9a8b-7c6d5e4f3a2b")
+OLD_TIME = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+# Schema version 1, as the code before extensions created and wrote it: its tables are
+# MIGRATIONS[0] (append-only, never edited) and its events have no extensions column.
+OLD_ROW = (
+    str(OLD_EVENT_ID),
+    "agent-old",
+    1,
+    "test.old.v1",
+    "urn:agenthost",
+    "old",
+    OLD_TIME.isoformat(),
+    '{"n":1}',
+)
+OLD_COLUMNS = "(id, stream, version, type, source, subject, time, data)"
+
+
+def old_sqlite_file(path: Path) -> StoreOpener:
+    with sqlite3.connect(path) as db:
+        for statement in sqlite_store.MIGRATIONS[0]:
+            db.execute(statement)
+        db.execute("PRAGMA user_version = 1")
+        db.execute(f"INSERT INTO events {OLD_COLUMNS} VALUES (?, ?, ?, ?, ?, ?, ?, ?)", OLD_ROW)
+    db.close()
+    return lambda: sqlite_store.SQLiteEventStore.open(path)
+
+
+async def old_postgres_schema(schema: str) -> StoreOpener:
+    require_postgres()
+    identifier = sql.Identifier(schema)
+    async with await psycopg.AsyncConnection.connect(POSTGRES_URL, autocommit=True) as db:
+        for statement in (*postgres_store._VERSION_TABLE, *postgres_store.MIGRATIONS[0]):
+            await db.execute(sql.SQL(statement).format(schema=identifier))
+        await db.execute(
+            sql.SQL("INSERT INTO {}.schema_version (version) VALUES (1)").format(identifier)
+        )
+        await db.execute(
+            sql.SQL(
+                "INSERT INTO {}.events (id, stream, version, type, source, subject, time, data) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb)"
+            ).format(identifier),
+            OLD_ROW,
+        )
+    return lambda: postgres_store.PostgresEventStore.open(POSTGRES_URL, schema=schema)
+
+
+async def stored_schema_version(kind: str, where: str) -> int:
+    if kind == "sqlite":
+        with sqlite3.connect(where) as db:
+            (version,) = db.execute("PRAGMA user_version").fetchone()
+        db.close()
+        return int(version)
+    async with await psycopg.AsyncConnection.connect(POSTGRES_URL, autocommit=True) as pg:
+        cursor = await pg.execute(
+            sql.SQL("SELECT MAX(version) FROM {}.schema_version").format(sql.Identifier(where))
+        )
+        (version,) = await cursor.fetchone() or (0,)
+        return int(version)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def test_a_log_written_before_extensions_is_migrated_on_open_and_stays_readable(
+    kind: str, tmp_path: Path
+) -> None:
+    where = str(tmp_path / "old.db") if kind == "sqlite" else f"test_{uuid4().hex[:12]}"
+    schema_version: int
+    open_old: StoreOpener
+    if kind == "sqlite":
+        open_old, schema_version = old_sqlite_file(Path(where)), sqlite_store.SCHEMA_VERSION
+    else:
+        open_old, schema_version = await old_postgres_schema(where), postgres_store.SCHEMA_VERSION
+    opened: list[EventStore] = []
+    try:
+        # Two processes opening it at once: one migrates, the other finds it migrated.
+        opened += await asyncio.gather(open_old(), open_old())
+        assert await stored_schema_version(kind, where) == schema_version > 1
+        for store in opened:
+            (old,) = await store.read("agent-old")
+            assert (old.id, old.type, old.subject, old.data, old.time) == (
+                OLD_EVENT_ID,
+                "test.old.v1",
+                "old",
+                {"n": 1},
+                OLD_TIME,
+            )
+            assert (old.version, old.extensions) == (1, {})
+        new = NewEvent(type="t.v1", data={}, subject="old", extensions={"traceid": "t"})
+        assert (await opened[0].append("agent-old", [new], 1)).version == 2
+
+        opened.append(await open_old())  # a migrated log opens as it is
+        assert [e.extensions for e in await opened[-1].read_all()] == [{}, {"traceid": "t"}]
+    finally:
+        for store in opened:
+            await store.close()
+        if kind == "postgres":
+            await drop_schema(where)
+
+
+@pytest.mark.postgres
+async def test_a_postgres_migration_to_extensions_that_runs_again_changes_nothing() -> None:
+    """ADD COLUMN IF NOT EXISTS: a schema whose version row says 1 though the column is there
+    (restored from a backup of the version table, say) still opens."""
+    schema = f"test_{uuid4().hex[:12]}"
+    open_old = await old_postgres_schema(schema)
+    try:
+        store = await open_old()
+        await store.append(
+            "agent-x", [NewEvent(type="t.v1", data={}, subject="x", extensions={"a": "b"})], 0
+        )
+        await store.close()
+        async with await psycopg.AsyncConnection.connect(POSTGRES_URL, autocommit=True) as db:
+            await db.execute(
+                sql.SQL("UPDATE {}.schema_version SET version = 1").format(sql.Identifier(schema))
+            )
+
+        store = await open_old()
+        try:
+            assert [e.extensions for e in await store.read("agent-x")] == [{"a": "b"}]
+            assert [e.extensions for e in await store.read("agent-old")] == [{}]
+        finally:
+            await store.close()
+    finally:
+        await drop_schema(schema)

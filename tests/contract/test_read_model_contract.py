@@ -14,6 +14,7 @@ import os
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 from uuid import uuid4
 
 import mongomock
@@ -28,6 +29,7 @@ from domain.enums import (
     SessionStatus,
     SessionType,
 )
+from domain.events import UserUnassignedFromAgent
 from domain.execution_state import LlmMessage, ToolCall
 from domain.session import ClientAction, SessionConfig, SessionItem
 from projections.documents import (
@@ -37,11 +39,12 @@ from projections.documents import (
     LastSessionSummary,
     SessionDocument,
 )
+from projections.handlers import project_agent
 from projections.mongo_store import MongoReadModel
 from projections.postgres_store import PostgresReadModel
 from projections.sqlite_store import SQLiteReadModel
-from projections.store import ReadModelStore
-from tests.postgres_support import POSTGRES_URL, require_postgres
+from projections.store import DocumentRefused, ReadModelStore, ReadModelUnavailable
+from tests.postgres_support import POSTGRES_URL, drop_schema, require_postgres
 from tests.projection_support import AsyncMongomockDatabase
 
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
@@ -252,6 +255,25 @@ async def test_members_see_their_agents_newest_first(store: ReadModelStore) -> N
     assert [a.id for a in await store.list_agents("user-3")] == ["a-mid"]
     assert [a.id for a in await store.list_agents("user-9")] == ["a-other"]
     assert await store.list_agents("nobody") == []
+
+
+async def test_an_unassigned_member_no_longer_lists_the_agent(store: ReadModelStore) -> None:
+    shared = agent_doc("a-1", created=1, members=("user-2", "user-3"), position=2)
+    await store.apply(2, [shared, agent_doc("a-2", created=2, members=("user-2",))], [])
+    assert [a.id for a in await store.list_agents("user-2")] == ["a-2", "a-1"]
+    left = UserUnassignedFromAgent(
+        agent_id="a-1", occurred_at=at(9), user_id="user-2", unassigned_by="user-2"
+    )
+    unassigned = project_agent(left, 3, shared)
+
+    await store.apply(3, [unassigned], [])
+
+    assert await store.get_agent("a-1") == unassigned
+    assert [a.id for a in await store.list_agents("user-2")] == ["a-2"]
+    assert [a.id for a in await store.list_agents("user-2", include_archived=True)] == ["a-2"]
+    assert await store.list_agents("user-2", agent_type="tutor") == [await store.get_agent("a-2")]
+    assert [a.id for a in await store.list_agents("user-3")] == ["a-1"]
+    assert [a.id for a in await store.list_agents(OWNER)] == ["a-2", "a-1"]
 
 
 async def test_order_is_by_instant_whatever_the_utc_offset(store: ReadModelStore) -> None:
@@ -522,3 +544,81 @@ async def test_sessions_of_an_owner_filter_on_the_newest_document(store: ReadMod
     assert expired == [owned_session("s-1", "a-1", status=SessionStatus.EXPIRED)]
     await store.reset()
     assert await store.list_sessions_of_owner(OWNER) == []
+
+
+# ------------------------------------------------------------- refused data and outages
+
+# Documents some stores cannot hold; each store either keeps one exactly or refuses it as
+# DocumentRefused (never a driver's own error), so the projector knows retrying cannot help.
+UNHOLDABLE: dict[str, dict[str, Any]] = {
+    "nul_in_value": {"preferences": {"note": "a\x00b"}},
+    "nul_in_key": {"preferences": {"a\x00b": 1}},
+    "nul_in_member_id": {"member_user_ids": (OWNER, "bob\x00")},
+    "lone_surrogate": {"preferences": {"note": "a\ud800b"}},
+}
+REFUSES = {
+    "sqlite": {"lone_surrogate"},
+    "postgres": set(UNHOLDABLE),
+    "mongomock": {"nul_in_key", "lone_surrogate"},
+    "mongodb": {"nul_in_key", "lone_surrogate"},
+}
+
+
+@pytest.mark.parametrize("content", list(UNHOLDABLE))
+async def test_data_a_store_cannot_hold_is_refused_as_such(
+    store: ReadModelStore, kind: str, content: str
+) -> None:
+    await store.apply(1, [agent_doc("a-0")], [])
+    document = agent_doc("a-1", position=2).model_copy(update=UNHOLDABLE[content])
+    if content not in REFUSES[kind]:
+        assert await store.apply(2, [document], []) is True
+        assert await store.get_agent("a-1") == document
+        return
+    with pytest.raises(DocumentRefused):
+        await store.apply(2, [document], [])
+    assert await store.checkpoint() == 1
+    # The store still works: the next batch without that document is applied.
+    assert await store.apply(2, [agent_doc("a-2", position=2)], []) is True
+    assert await store.get_agent("a-2") == agent_doc("a-2", position=2)
+
+
+async def test_a_closed_store_is_unavailable_not_broken(
+    store: ReadModelStore, kind: str, tmp_path: Path
+) -> None:
+    """What a lost connection looks like to queries and to the projector: ReadModelUnavailable
+    (a 503, a retry), never a driver's own error (a 500, or a poison event)."""
+    if kind == "mongomock":
+        pytest.skip("mongomock has no connection to lose")
+    name = f"test_rm_{uuid4().hex[:12]}"
+    closed: ReadModelStore
+    if kind == "sqlite":
+        closed = await SQLiteReadModel.open(tmp_path / "closed.db")
+    elif kind == "postgres":
+        closed = await PostgresReadModel.open(POSTGRES_URL, schema=name)
+    else:
+        client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(os.environ["MONGODB_URL"])
+        closed = await MongoReadModel.attach(client[name], client)
+    try:
+        await closed.apply(1, [agent_doc("a-1")], [])
+        await closed.close()
+        queries = (
+            closed.checkpoint(),
+            closed.get_agent("a-1"),
+            closed.list_agents(OWNER),
+            closed.get_session("s-1"),
+            closed.list_sessions("a-1"),
+            closed.list_sessions_of_owner(OWNER),
+            closed.agents_with_active_session(),
+            closed.apply(2, [agent_doc("a-2", position=2)], []),
+            closed.wait_for_position(2, timeout=1),
+        )
+        for query in queries:
+            with pytest.raises(ReadModelUnavailable):
+                await query
+        assert await store.checkpoint() == 0  # another connection: unaffected
+    finally:
+        if kind == "postgres":
+            await drop_schema(name)
+        elif kind == "mongodb":
+            async with AsyncMongoClient[dict[str, object]](os.environ["MONGODB_URL"]) as cleanup:
+                await cleanup.drop_database(name)

@@ -251,6 +251,8 @@ async def test_a_crash_mid_tool_call_reruns_the_tool_and_never_the_llm_turn(
         [ServerTool(name="lookup", description="", arguments=Nothing, run=slow_lookup)]
     )
     agent_id = await started_agent(host)
+    # The model may run only the tools the agent's profile offers.
+    await host.execute(UpdatePreferences(agent_id=agent_id, changes={"server_tools": ["lookup"]}))
     llm_server.script(tool_turn("c1", "lookup", {}))
     crashed = asyncio.create_task(executor(host, llm_server, tools).advance(agent_id))
     await started.wait()
@@ -306,7 +308,8 @@ async def test_an_answer_during_a_drive_follows_the_agents_response_policy(
     try:
         created = await app.handle(GetOrCreateAgent.for_user("p", AgentType.TUTOR))
         agent_id = created.agent_id
-        await app.handle(UpdatePreferences(agent_id=agent_id, changes={"response_policy": policy}))
+        offer = {"response_policy": policy, "server_tools": ["slow_lookup"]}
+        await app.handle(UpdatePreferences(agent_id=agent_id, changes=offer))
         await app.handle(use_cases.StartSession(agent_id=agent_id, then_drive=False))
         drive_session = use_cases.DriveSession(agent_id=agent_id)
         llm_server.script(tool_turn("w1", "present_choices", CHOICE))

@@ -7,11 +7,13 @@ import os
 import random
 import signal
 from collections.abc import AsyncIterator
+from pathlib import Path
+from uuid import uuid4
 
 import pytest
 import ray
 
-from actors.projector_actor import ProjectorClient
+from actors.projector_actor import ProjectionStatus, ProjectorClient
 from actors.runtime import AgentRuntime
 from actors.settings import Settings
 from application.agent_repository import AgentRepository
@@ -29,7 +31,10 @@ from domain.execution_state import LlmMessage
 from eventstore.factory import open_event_store
 from eventstore.port import EventStore, NewEvent
 from projections.factory import open_read_model
+from tests.postgres_support import POSTGRES_URL, drop_schema, require_postgres
 from tests.projection_support import assert_matches_state
+
+from .conftest import kill_namespace, make_settings
 
 AGENTS = 8
 
@@ -156,14 +161,57 @@ async def test_a_poison_event_stops_the_actor_visibly_at_its_position(
     await store.append("agent-x", [broken], expected_version=0)
 
     projector = ProjectorClient(ray_settings)
-    status = await projector.status()
-    for _ in range(100):  # until following has stopped at the broken event
-        if status.stopped_by is not None:
-            break
-        await asyncio.sleep(0.05)
-        status = await projector.status()
-    assert status.stopped_by is not None
-    assert str(broken.id) in status.stopped_by
+    status = await stopped_status(projector)
+    assert status.stopped_by == "poison_event"
+    assert (status.stopped_at, status.stopped_event_type) == (good + 1, "agent.created.v1")
     assert status.checkpoint == good  # never skipped
     with pytest.raises(RuntimeError, match="the projector stopped"):
         await projector.wait_for_position(good + 1, 1.0)
+
+
+async def stopped_status(projector: ProjectorClient) -> ProjectionStatus:
+    """The actor's status once following has stopped (it fails the test if it does not)."""
+    status = await projector.status()
+    for _ in range(200):
+        if status.stopped_by is not None:
+            return status
+        await asyncio.sleep(0.05)
+        status = await projector.status()
+    raise AssertionError(f"the projector did not stop: {status}")
+
+
+@pytest.mark.postgres
+async def test_a_nul_the_postgres_read_model_refuses_stops_the_actor_instead_of_looping(
+    ray_instance: None, tmp_path: Path
+) -> None:
+    """Before the read models told refused data from outages, this batch was retried forever
+    while every tenant's reads went stale; now the actor stops at the event, visibly."""
+    require_postgres()
+    schema = f"test_{uuid4().hex[:12]}"
+    settings = make_settings(tmp_path, read_model_url=f"{POSTGRES_URL}?schema={schema}")
+    store = await open_event_store(settings.event_store_url)
+    try:
+        runtime = AgentRuntime(settings)
+        created = await runtime.handle(GetOrCreateAgent.for_user("p", AgentType.TUTOR))
+        stream = f"agent-{created.agent_id}"
+        nul = NewEvent(
+            type="agent.preferences.updated.v1",
+            subject=created.agent_id,
+            data={
+                "agent_id": created.agent_id,
+                "occurred_at": "2026-11-25T09:00:00+00:00",
+                "preferences": {"note": "secret\x00"},
+            },
+        )
+        at = (await store.append(stream, [nul], expected_version=created.version)).position
+        other = await runtime.handle(GetOrCreateAgent.for_user("q", AgentType.TUTOR))
+
+        status = await stopped_status(ProjectorClient(settings))
+        assert (status.stopped_by, status.stopped_at) == ("poison_event", at)
+        assert status.checkpoint == at - 1
+        assert status.last_position == other.position  # the later write waits, unapplied
+        assert "secret" not in status.model_dump_json()
+    finally:
+        kill_namespace(settings.ray_namespace)
+        await store.close()
+        await drop_schema(schema)

@@ -57,7 +57,9 @@ async def test_deltas_interleave_with_positioned_events_until_the_session_ends(
         received: list[tuple[str | None, str | None]] = []
 
         async def watch() -> None:
-            async for event in agent_events(services, agent_id, 0, started.session.session_id):  # type: ignore[arg-type]
+            session_id = started.session.session_id if started.session else None
+            events = agent_events(services, agent_id, 0, session_id, viewer="s")  # type: ignore[arg-type]
+            async for event in events:
                 received.append((event.id, event.event))
 
         watching = asyncio.create_task(watch())

@@ -17,7 +17,7 @@ import hashlib
 import html
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -133,7 +133,7 @@ class FakeOidcProvider:
         return JSONResponse(
             {
                 "access_token": self.token(grant.user, grant.client_id),
-                "id_token": self._sign(grant.user, grant.client_id, aud=grant.client_id, typ="ID"),
+                "id_token": self.id_token(grant.user, grant.client_id),
                 "token_type": "Bearer",
                 "expires_in": 300,
             },
@@ -144,16 +144,37 @@ class FakeOidcProvider:
         jwk = jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key(), as_dict=True)
         return JSONResponse({"keys": [{**jwk, "kid": KID, "use": "sig", "alg": "RS256"}]})
 
-    def token(self, user: str, client_id: str) -> str:
-        """The access token a sign-in of ``user`` at ``client_id`` ends with."""
-        return self._sign(user, client_id, aud="account", typ="Bearer")
+    def token(
+        self,
+        user: str,
+        client_id: str,
+        *,
+        aud: str | Sequence[str] = "account",
+        client_roles: Mapping[str, Sequence[str]] | None = None,
+    ) -> str:
+        """The access token a sign-in of ``user`` at ``client_id`` ends with: Keycloak's
+        default ``aud`` (``account``) unless an audience mapper adds more, and the client
+        roles of ``client_roles`` under ``resource_access``."""
+        return self._sign(user, client_id, aud=aud, typ="Bearer", client_roles=client_roles)
 
-    def _sign(self, user: str, client_id: str, *, aud: str, typ: str) -> str:
+    def id_token(self, user: str, client_id: str) -> str:
+        """The ID token of that sign-in: addressed to the client itself, not to an API."""
+        return self._sign(user, client_id, aud=client_id, typ="ID")
+
+    def _sign(
+        self,
+        user: str,
+        client_id: str,
+        *,
+        aud: str | Sequence[str],
+        typ: str,
+        client_roles: Mapping[str, Sequence[str]] | None = None,
+    ) -> str:
         now = int(time.time())
         claims: dict[str, Any] = {
             "iss": self.issuer,
             "sub": f"sub-{user}",
-            "aud": aud,
+            "aud": aud if isinstance(aud, str) else list(aud),
             "azp": client_id,
             "typ": typ,
             "iat": now,
@@ -161,6 +182,10 @@ class FakeOidcProvider:
             "preferred_username": user,
             "realm_access": {"roles": ["user"]},
         }
+        if client_roles is not None:
+            claims["resource_access"] = {
+                client: {"roles": list(roles)} for client, roles in client_roles.items()
+            }
         return jwt.encode(claims, self.key, algorithm="RS256", headers={"kid": KID})
 
 

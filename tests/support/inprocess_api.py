@@ -19,7 +19,7 @@ from uuid import uuid4
 import httpx
 from pydantic import SecretStr
 
-from actors.projector_actor import ProjectionStatus
+from actors.projector_actor import ProjectionStatus, projection_status
 from actors.runtime import host_config
 from actors.settings import Settings
 from application.bootstrap import build_application
@@ -41,21 +41,17 @@ class LocalProjector:
         self._task = asyncio.create_task(projector.run())
 
     async def status(self) -> ProjectionStatus:
-        stopped = self._task.done() and not self._task.cancelled() and self._task.exception()
-        return ProjectionStatus(
-            checkpoint=await self._projector.read_model.checkpoint(),
-            last_position=await self._projector.event_store.last_position(),
-            pid=0,
-            stopped_by=repr(stopped) if stopped else None,
-        )
+        """The actor's status, from the same function (there is no retry here: any failure
+        stops following)."""
+        return await projection_status(self._projector, self._task, pid=0)
 
     async def wait_for_position(self, position: int, timeout_s: float) -> bool:
         return await self._projector.read_model.wait_for_position(position, timeout_s)
 
     async def stop(self) -> None:
+        """Stop following; a failure that had stopped it already is what ``status`` reports."""
         self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        await asyncio.wait({self._task})
 
 
 @dataclass
@@ -103,16 +99,13 @@ async def inprocess_api(
         return services
 
     app = create_app(opened, api.max_body_bytes, auth=auth)
-    try:
-        async with (
-            app.router.lifespan_context(app),
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app), base_url="http://api", timeout=30
-            ) as http,
-        ):
-            try:
-                yield InProcessApi(http=http, application=application, services=services)
-            finally:
-                await projector.stop()  # before the lifespan closes the stores under it
-    finally:
-        await application.close()
+    async with (  # the lifespan's end closes the backend: the application with it
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://api", timeout=30
+        ) as http,
+    ):
+        try:
+            yield InProcessApi(http=http, application=application, services=services)
+        finally:
+            await projector.stop()  # before the lifespan closes the stores under it

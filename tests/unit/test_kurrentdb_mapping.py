@@ -38,6 +38,7 @@ from eventstore.kurrentdb import (
     version_from_kurrent,
 )
 from eventstore.port import (
+    RESERVED_ATTRIBUTE_NAMES,
     AppendResult,
     DuplicateEventId,
     NewEvent,
@@ -121,6 +122,7 @@ def test_a_new_event_becomes_a_client_event_with_json_data_and_cloudevents_metad
         subject="7f9c",
         source="urn:agenthost:test",
         time=datetime(2026, 3, 29, 1, 30, 15, 123456, tzinfo=IST),
+        extensions={"traceid": "t-1", "fingerprint": "sha256:ab"},
     )
 
     record = to_kurrent_event(sent)
@@ -133,11 +135,19 @@ def test_a_new_event_becomes_a_client_event_with_json_data_and_cloudevents_metad
     )
     assert json.loads(record.data) == dict(sent.data)
     assert "héllo ✓".encode() in record.data  # UTF-8, not \u escapes
+    # Extensions sit beside the envelope's attributes, as in CloudEvents JSON: strings only.
     assert json.loads(record.metadata) == {
         "source": "urn:agenthost:test",
         "subject": "7f9c",
         "time": "2026-03-29T01:30:15.123456+05:30",
+        "traceid": "t-1",
+        "fingerprint": "sha256:ab",
     }
+
+
+def test_an_event_without_extensions_has_only_the_envelope_in_its_metadata() -> None:
+    record = to_kurrent_event(NewEvent(type="t", data={}, subject="7f9c"))
+    assert set(json.loads(record.metadata)) == {"source", "subject", "time"}
 
 
 def test_a_new_event_refuses_what_another_adapter_would_read_differently() -> None:
@@ -148,7 +158,12 @@ def test_a_new_event_refuses_what_another_adapter_would_read_differently() -> No
 
 
 def test_a_recorded_client_event_becomes_our_recorded_event() -> None:
-    sent = NewEvent(type="agent.created.v1", data={"a": [1, {"b": None}]}, subject="7f9c")
+    sent = NewEvent(
+        type="agent.created.v1",
+        data={"a": [1, {"b": None}]},
+        subject="7f9c",
+        extensions={"traceid": "t-1"},
+    )
 
     recorded = from_kurrent_event(
         recorded_as_stored(to_kurrent_event(sent), position=4, commit=987654)
@@ -164,6 +179,7 @@ def test_a_recorded_client_event_becomes_our_recorded_event() -> None:
         stream=STREAM,
         version=5,
         position=987654,
+        extensions={"traceid": "t-1"},
     )
 
 
@@ -181,6 +197,14 @@ json_values = st.recursive(
 offsets = st.integers(min_value=-14 * 60, max_value=14 * 60).map(
     lambda minutes: timezone(timedelta(minutes=minutes))
 )
+# Valid extensions: CloudEvents names that are not reserved, strings of allowed characters.
+extension_maps = st.dictionaries(
+    st.from_regex(r"[a-z0-9]{1,20}", fullmatch=True).filter(
+        lambda name: name not in RESERVED_ATTRIBUTE_NAMES
+    ),
+    st.text(st.characters(exclude_categories=("Cc", "Cs", "Cn")), max_size=256),
+    max_size=8,
+)
 
 
 @settings(max_examples=200, deadline=None)
@@ -190,11 +214,24 @@ offsets = st.integers(min_value=-14 * 60, max_value=14 * 60).map(
     source=st.text(min_size=1),
     time=st.datetimes(timezones=offsets),
     position=st.integers(min_value=0, max_value=2**40),
+    extensions=extension_maps,
 )
 def test_every_envelope_round_trips_through_the_client_types(
-    data: dict[str, Any], subject: str, source: str, time: datetime, position: int
+    data: dict[str, Any],
+    subject: str,
+    source: str,
+    time: datetime,
+    position: int,
+    extensions: dict[str, str],
 ) -> None:
-    sent = NewEvent(type="test.thing.v1", data=data, subject=subject, source=source, time=time)
+    sent = NewEvent(
+        type="test.thing.v1",
+        data=data,
+        subject=subject,
+        source=source,
+        time=time,
+        extensions=extensions,
+    )
 
     recorded = from_kurrent_event(recorded_as_stored(to_kurrent_event(sent), position=position))
 
@@ -208,6 +245,7 @@ def test_every_envelope_round_trips_through_the_client_types(
     assert recorded.time == time
     assert recorded.time.utcoffset() == time.utcoffset()
     assert recorded.version == position + 1
+    assert recorded.extensions == extensions
 
 
 @pytest.mark.parametrize(
@@ -217,7 +255,15 @@ def test_every_envelope_round_trips_through_the_client_types(
         (b"{}", b""),
         (b"{}", b'{"source": "s"}'),
         (b"{}", b'["a list"]'),
+        (b"{}", b'"a string"'),
         (b"{}", b'{"source": "s", "subject": "s", "time": "yesterday"}'),
+        # Extra metadata must be extensions this adapter could have written.
+        (b"{}", b'{"source": "s", "subject": "s", "time": "2026-01-01T00:00:00+00:00", "n": 1}'),
+        (
+            b"{}",
+            b'{"source": "s", "subject": "s", "time": "2026-01-01T00:00:00+00:00", '
+            b'"$correlationId": "c"}',
+        ),
     ],
 )
 def test_an_event_this_adapter_did_not_write_is_refused_by_name(

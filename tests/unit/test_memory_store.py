@@ -51,6 +51,17 @@ async def test_stored_data_is_a_copy_the_caller_cannot_change() -> None:
     assert await store.load_snapshot("s") == Snapshot(stream="s", version=1, state={"items": [1]})
 
 
+async def test_stored_extensions_are_a_copy_the_caller_cannot_change() -> None:
+    store = InMemoryEventStore(MemoryLog())
+    extensions = {"traceid": "t-1"}
+    await store.append("s", [NewEvent(type="t", data={}, subject="a", extensions=extensions)], 0)
+    extensions["traceid"] = "changed after append"
+    (read,) = await store.read("s")
+    read.extensions["traceid"] = "changed after read"  # type: ignore[index]
+
+    assert [e.extensions for e in await store.read_all()] == [{"traceid": "t-1"}]
+
+
 async def test_events_that_are_not_storable_as_json_with_a_time_are_refused() -> None:
     store = InMemoryEventStore(MemoryLog())
     naive = NewEvent(type="t", data={}, subject="a", time=datetime(2026, 1, 1))

@@ -115,6 +115,35 @@ def test_user_assigned_adds_the_assignment_and_a_member() -> None:
     assert agent.updated_at == at(5)
 
 
+def test_user_unassigned_drops_the_assignment_and_the_member() -> None:
+    history = History()
+    for user, role in (("user-2", "observer"), ("user-3", "shared")):
+        history.agent.assign_user(user, role, assigned_by=OWNER, now=at(5))
+    history.agent.unassign_user("user-2", unassigned_by="user-2", now=at(6))
+    history.commit()
+    agent, _ = history.documents()
+    assert [(a.user_id, a.role) for a in agent.assignments] == [
+        (OWNER, AssignmentRole.PRIMARY),
+        ("user-3", AssignmentRole.SHARED),
+    ]
+    assert agent.member_user_ids == (OWNER, "user-3")
+    assert (agent.updated_at, agent.position) == (at(6), 4)
+
+
+def test_a_user_assigned_again_after_leaving_is_a_member_once() -> None:
+    history = History()
+    history.agent.assign_user("user-2", "observer", assigned_by=OWNER, now=at(5))
+    history.agent.unassign_user("user-2", unassigned_by=OWNER, now=at(6))
+    history.agent.assign_user("user-2", "mentee", assigned_by=OWNER, now=at(7))
+    history.commit()
+    agent, _ = history.documents()
+    assert [(a.user_id, a.role) for a in agent.assignments][1:] == [
+        ("user-2", AssignmentRole.MENTEE)
+    ]
+    assert agent.member_user_ids == (OWNER, "user-2")
+    assert_matches_state(agent, {}, history.agent.state)
+
+
 def test_preferences_updated_replaces_the_map() -> None:
     history = History()
     history.agent.update_preferences({"language": "fr", "level": 3}, now=at(5))
@@ -271,7 +300,7 @@ def test_archived_terminates_the_active_session_first() -> None:
 
 
 def test_every_event_type_has_a_rule() -> None:
-    history = random_history(random.Random(7), steps=400)
+    history = random_history(random.Random(6), steps=400)
     seen = {type(event) for event in history.log}
     assert seen == set(AGENT_EVENT_CLASSES)
     history.documents()  # and folding them all raises nothing
@@ -351,8 +380,16 @@ def random_history(rng: random.Random, steps: int, max_history_size: int = 50) -
     for _ in range(steps):
         if not random_command(history.agent, rng, clock):
             break
+        _now_and_then_a_member_leaves(history.agent, rng, clock)
         history.commit()
     return history
+
+
+def _now_and_then_a_member_leaves(agent: Agent, rng: random.Random, clock: Clock) -> None:
+    """``random_command`` only assigns: members leave here, so random histories unassign too."""
+    members = [a.user_id for a in agent.state.assignments if a.user_id != OWNER]
+    if members and not agent.is_archived() and rng.random() < 0.05:
+        agent.unassign_user(rng.choice(members), unassigned_by=OWNER, now=clock.tick())
 
 
 @pytest.mark.parametrize("seed", range(40))

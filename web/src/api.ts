@@ -4,6 +4,7 @@
  */
 import type {
   Agent,
+  AssignableRole,
   ClientAction,
   Json,
   Problem,
@@ -54,6 +55,8 @@ export class Api {
       throw new Unreachable(`The service cannot be reached (${String(error)}).`);
     }
     if (!response.ok) throw new ApiError(await problemOf(response));
+    // 204 (a member who left): there is no body to read.
+    if (response.status === 204) return null as T;
     return (await response.json()) as T;
   }
 
@@ -80,6 +83,11 @@ export class Api {
     this.write<Agent>("POST", `/api/agents/${enc(id)}/archive`, { reason });
   updatePreferences = (id: string, changes: Record<string, Json>) =>
     this.write<Agent>("PATCH", `/api/agents/${enc(id)}/preferences`, { changes });
+  assignMember = (id: string, userId: string, role: AssignableRole) =>
+    this.write<Agent>("POST", `/api/agents/${enc(id)}/assignments`, { user_id: userId, role });
+  /** The updated agent, or null when the caller removed themselves (left: 204). */
+  unassignMember = (id: string, userId: string) =>
+    this.write<Agent | null>("DELETE", `/api/agents/${enc(id)}/assignments/${enc(userId)}`);
   session = (id: string) => this.request<SessionState>("GET", `/api/agents/${enc(id)}/session`);
   history = (id: string) => this.request<SessionDocument[]>("GET", `/api/agents/${enc(id)}/sessions`);
   startSession = (id: string, templateId: string | null) =>

@@ -23,6 +23,9 @@ export interface SignedIn {
   /** What to call the user. */
   user: string;
   expiresAt: number | null;
+  /** The token's roles, read as the server reads them (top-level `roles` and Keycloak's
+   * `realm_access.roles`): only to decide which controls to offer; the server decides. */
+  roles: string[];
 }
 
 /** The claims the UI shows; the server verifies the token, the page only reads it. */
@@ -34,6 +37,8 @@ export function readToken(token: string): SignedIn | null {
       sub?: string;
       preferred_username?: string;
       exp?: number;
+      roles?: unknown;
+      realm_access?: unknown;
     };
     if (!payload.sub) return null;
     return {
@@ -41,10 +46,18 @@ export function readToken(token: string): SignedIn | null {
       sub: payload.sub,
       user: payload.preferred_username ?? payload.sub,
       expiresAt: typeof payload.exp === "number" ? payload.exp * 1000 : null,
+      roles: [...new Set([...roleNames(payload), ...roleNames(payload.realm_access)])],
     };
   } catch {
     return null;
   }
+}
+
+/** The string entries of `holder.roles`; anything malformed grants nothing (as on the server). */
+function roleNames(holder: unknown): string[] {
+  if (holder === null || typeof holder !== "object" || Array.isArray(holder)) return [];
+  const roles = (holder as { roles?: unknown }).roles;
+  return Array.isArray(roles) ? roles.filter((role): role is string => typeof role === "string") : [];
 }
 
 export function currentSignIn(): SignedIn | null {

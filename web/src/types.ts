@@ -62,6 +62,17 @@ export interface SessionDocument extends Session {
   agent_id: string;
 }
 
+/** What an owner or admin may assign; the owner alone holds `primary`. */
+export type AssignableRole = "shared" | "mentee" | "observer";
+export type AssignmentRole = "primary" | AssignableRole;
+
+export interface Assignment {
+  user_id: string;
+  role: AssignmentRole;
+  assigned_by: string;
+  assigned_at: string;
+}
+
 export interface Agent {
   id: string;
   owner_user_id: string;
@@ -69,7 +80,8 @@ export interface Agent {
   status: string;
   name: string;
   preferences: Record<string, Json>;
-  assignments: { user_id: string; role: string }[];
+  /** The owner's own entry (role `primary`) and everyone assigned to the agent. */
+  assignments: Assignment[];
   total_sessions: number;
   total_interactions: number;
   successful_completions: number;

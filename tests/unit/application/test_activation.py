@@ -5,12 +5,19 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
 
 from application.activation import AgentActivation
-from application.agent_repository import AgentRepository
+from application.agent_repository import (
+    REQUEST_DIGEST,
+    SNAPSHOT_SCHEMA,
+    AgentRepository,
+    DedupWindow,
+    command_event_ids,
+)
+from application.errors import IdempotencyKeyReused
 from domain.agent import Agent
 from domain.commands import (
     CompleteSession,
@@ -323,3 +330,110 @@ async def test_results_leave_the_growing_transcript_out(store: SQLiteEventStore)
     assert state is not None
     assert state.active_session is not None
     assert len(state.active_session.transcript) == 3
+
+
+# ---------------------------------------------------------------------- request fingerprints
+
+FIRST, SECOND = "a" * 32, "b" * 32
+
+
+def fingerprinted(
+    fingerprint: str | None, command_id: UUID, language: str = "fr"
+) -> UpdatePreferences:
+    return UpdatePreferences(
+        agent_id=AGENT,
+        command_id=command_id,
+        changes={"language": language},
+        request_fingerprint=fingerprint,
+    )
+
+
+async def test_a_commands_first_event_carries_its_request_fingerprint(
+    store: SQLiteEventStore,
+) -> None:
+    host = activation(store)
+    await host.execute(create())
+    started = StartSession(agent_id=AGENT, request_fingerprint=FIRST)
+    await host.execute(started)
+    await host.execute(message("no fingerprint"))
+    stored = await store.read(stream_name(AGENT))
+    assert [dict(r.extensions) for r in stored] == [{}, {REQUEST_DIGEST: FIRST}, {}]
+
+
+async def test_a_command_id_sent_again_for_another_request_is_refused(
+    store: SQLiteEventStore,
+) -> None:
+    host = activation(store)
+    await host.execute(create())
+    command_id = uuid4()
+    first = await host.execute(fingerprinted(FIRST, command_id))
+    retried = await host.execute(fingerprinted(FIRST, command_id))
+    assert retried.duplicate
+    assert (retried.version, retried.position) == (first.version, first.position)
+    with pytest.raises(IdempotencyKeyReused):
+        await host.execute(fingerprinted(SECOND, command_id, language="de"))
+    assert len(await store.read(stream_name(AGENT))) == 2
+    assert (await host.state()).preferences["language"] == "fr"  # type: ignore[union-attr]
+    # One side without a fingerprint (a system retry, an older event) has nothing to compare.
+    assert (await host.execute(fingerprinted(None, command_id, language="de"))).duplicate
+
+
+async def test_the_fingerprint_survives_a_reload_from_the_stream(store: SQLiteEventStore) -> None:
+    host = activation(store)
+    await host.execute(create())
+    command_id = uuid4()
+    await host.execute(fingerprinted(FIRST, command_id))
+    restarted = activation(store)  # the window rebuilt from the stream's events
+    with pytest.raises(IdempotencyKeyReused):
+        await restarted.execute(fingerprinted(SECOND, command_id, language="de"))
+    assert (await restarted.execute(fingerprinted(FIRST, command_id))).duplicate
+    assert len(await store.read(stream_name(AGENT))) == 2
+
+
+async def test_the_fingerprint_survives_a_reload_from_a_snapshot(store: SQLiteEventStore) -> None:
+    host = activation(store, snapshot_every=1)
+    await host.execute(create())
+    command_id = uuid4()
+    await host.execute(fingerprinted(FIRST, command_id))  # version 2: snapshot at 2
+    snapshot = await store.load_snapshot(stream_name(AGENT))
+    assert snapshot is not None
+    assert (snapshot.version, snapshot.schema) == (2, SNAPSHOT_SCHEMA)
+    restarted = activation(store, snapshot_every=1)
+    with pytest.raises(IdempotencyKeyReused):
+        await restarted.execute(fingerprinted(SECOND, command_id, language="de"))
+    assert (await restarted.execute(fingerprinted(FIRST, command_id))).duplicate
+    assert len(await store.read(stream_name(AGENT))) == 2
+
+
+def test_a_dedup_window_keeps_fingerprints_through_json_and_forgets_them_with_their_events() -> (
+    None
+):
+    command_ids = [uuid4() for _ in range(3)]
+    window = DedupWindow(limit=2)
+    for n, command_id in enumerate(command_ids, 1):
+        window.add(command_event_ids(command_id, 1), AppendResult(n, n * 10), FIRST)
+    assert window.applied(command_ids[0]) is None  # evicted, fingerprint and all
+    assert list(window.fingerprints) == [command_event_ids(c, 1)[0] for c in command_ids[1:]]
+    copied = DedupWindow.from_json(window.to_json())
+    assert copied.events == window.events
+    assert copied.fingerprints == window.fingerprints
+    with pytest.raises(IdempotencyKeyReused):
+        copied.applied(command_ids[2], SECOND)
+    assert copied.applied(command_ids[2], FIRST) == AppendResult(3, 30)
+
+
+async def test_a_retry_only_the_store_recognises_is_checked_against_its_fingerprint(
+    store: SQLiteEventStore,
+) -> None:
+    host = activation(store)
+    await host.execute(create())
+    overlapping = activation(store)
+    await overlapping.state()  # at version 1: its window cannot know what follows
+    await host.execute(fingerprinted(None, uuid4(), language="en"))
+    command_id = uuid4()
+    await host.execute(fingerprinted(FIRST, command_id))  # version 3
+    # Decided again at version 1, its events are found stored at 3, for another request.
+    with pytest.raises(IdempotencyKeyReused):
+        await overlapping.execute(fingerprinted(SECOND, command_id, language="fr"))
+    assert len(await store.read(stream_name(AGENT))) == 3
+    assert await overlapping.state() == await activation(store).state()

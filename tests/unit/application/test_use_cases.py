@@ -105,6 +105,9 @@ class CountingRuntime:
         self.calls.append(type(request).__name__)
         return await self.inner.handle(request)
 
+    async def close(self) -> None:
+        await self.inner.close()
+
 
 async def test_every_route_makes_one_application_call(tmp_path: Path) -> None:
     headers = {"Authorization": "Bearer " + mint_dev_token(AuthSettings(jwt_secret=SECRET), "olga")}

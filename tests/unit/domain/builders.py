@@ -20,6 +20,7 @@ from domain.events import (
     SessionStarted,
     SessionTerminated,
     UserAssignedToAgent,
+    UserUnassignedFromAgent,
 )
 from domain.execution_state import ExecutionState, LlmMessage, PendingToolCall
 from domain.session import ClientAction, ClientResponse
@@ -200,6 +201,14 @@ def user_assigned(
 ) -> UserAssignedToAgent:
     return UserAssignedToAgent(
         agent_id=AGENT_ID, occurred_at=occurred_at, user_id=user_id, role=role, assigned_by=OWNER
+    )
+
+
+def user_unassigned(
+    user_id: str, unassigned_by: str = OWNER, occurred_at: datetime = T2
+) -> UserUnassignedFromAgent:
+    return UserUnassignedFromAgent(
+        agent_id=AGENT_ID, occurred_at=occurred_at, user_id=user_id, unassigned_by=unassigned_by
     )
 
 

@@ -20,6 +20,7 @@ from domain.commands import (
     SubmitResponse,
     SuspendExecution,
     TerminateSession,
+    UnassignUser,
     UpdatePreferences,
 )
 from domain.enums import AgentStatus, AgentType, AssignmentRole, SessionStatus
@@ -177,7 +178,6 @@ def test_assign_user_records_role() -> None:
     )
     assert agent.is_user_assigned("user-2")
     assert agent.get_user_role("user-2") is AssignmentRole.OBSERVER
-    assert AssignmentRole.OBSERVER.can_act is False
 
 
 @pytest.mark.parametrize("role", ["owner", "PRIMARY", "primary", ""])
@@ -256,6 +256,7 @@ ARCHIVED_WITH_SESSION = [
         AssignUser(
             agent_id=AGENT_ID, user_id="user-9", role=AssignmentRole.SHARED, assigned_by=OWNER
         ),
+        UnassignUser(agent_id=AGENT_ID, user_id="user-9", unassigned_by=OWNER),
         ArchiveAgent(agent_id=AGENT_ID, reason="again"),
         StartSession(agent_id=AGENT_ID),
         TerminateSession(agent_id=AGENT_ID, reason="x"),

@@ -67,7 +67,8 @@ def _every_event() -> list[DomainEvent]:
     agent.start_session(session_id="s-2", conversation_id="c-2", now=at(6))
     agent.update_preferences({"language": "de"}, now=at(7))
     agent.assign_user("user-2", AssignmentRole.MENTEE, assigned_by=OWNER, now=at(8))
-    agent.archive("reset", now=at(9))
+    agent.unassign_user("user-2", unassigned_by="user-2", now=at(9))
+    agent.archive("reset", now=at(10))
     created = AgentCreated(
         agent_id="a",
         occurred_at=T0,
@@ -79,9 +80,12 @@ def _every_event() -> list[DomainEvent]:
     return [created, *agent.pending_events]
 
 
-def test_registry_knows_the_plan_events_plus_the_transcript_event() -> None:
+def test_registry_knows_the_plan_events_plus_the_transcript_and_unassign_events() -> None:
     assert AGENT_EVENTS.types >= PLAN_EVENT_TYPES
-    assert AGENT_EVENTS.types - PLAN_EVENT_TYPES == {"agent.session.messages.recorded.v1"}
+    assert AGENT_EVENTS.types - PLAN_EVENT_TYPES == {
+        "agent.session.messages.recorded.v1",
+        "agent.user.unassigned.v1",
+    }
     assert len(AGENT_EVENT_CLASSES) == len(AGENT_EVENTS.types)
 
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from domain.agent import Agent
-from domain.enums import AgentType, SessionStatus
+from domain.enums import AgentType, AssignmentRole, SessionStatus
 from domain.errors import DomainError
 from domain.events import AGENT_EVENTS, DomainEvent, SessionCompleted, SessionStarted
 from domain.execution_state import ExecutionState, LlmMessage, PendingToolCall
@@ -130,6 +130,13 @@ class AgentMachine(RuleBasedStateMachine):
     def assign(self, user: str, role: str) -> None:
         self._do(lambda a: a.assign_user(user, role, assigned_by="user-1", now=at(self.step)))
 
+    @rule(
+        user=st.sampled_from(["user-1", "user-2", "user-3"]),
+        by=st.sampled_from(["user-1", "user-2", " "]),
+    )
+    def unassign(self, user: str, by: str) -> None:
+        self._do(lambda a: a.unassign_user(user, unassigned_by=by, now=at(self.step)))
+
     @precondition(lambda self: self.step > 25)
     @rule(reason=st.sampled_from(["", "reset"]))
     def archive(self, reason: str) -> None:
@@ -163,6 +170,7 @@ class AgentMachine(RuleBasedStateMachine):
             assert execution.pending_tool_call.call_id == session.pending_action.tool_call_id
         users = [a.user_id for a in state.assignments]
         assert len(users) == len(set(users))
+        assert state.role_of(state.owner_user_id) is AssignmentRole.PRIMARY
 
 
 AgentMachine.TestCase.settings = settings(max_examples=150, stateful_step_count=50, deadline=None)

@@ -26,6 +26,7 @@ from .builders import (
     session_started,
     session_terminated,
     user_assigned,
+    user_unassigned,
 )
 
 
@@ -49,7 +50,8 @@ def _one_of_each() -> list[DomainEvent]:
         session_completed(occurred_at=at(9), summary={"score": 0.5}),
         session_started("s-2", occurred_at=at(10)),
         session_terminated("s-2", occurred_at=at(11)),
-        agent_archived("done", occurred_at=at(12)),
+        user_unassigned("user-2", occurred_at=at(12)),
+        agent_archived("done", occurred_at=at(13)),
     ]
 
 

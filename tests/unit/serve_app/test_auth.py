@@ -42,6 +42,8 @@ from serve_app.auth import (
 REPO = Path(__file__).resolve().parents[3]
 SECRET = "s" * 40
 CLIENT = "agenthost-api"
+WEB_CLIENT = "agenthost-web"
+OTHER_CLIENT = "reporting-app"
 CERTS_PATH = "/realms/agents/protocol/openid-connect/certs"
 
 
@@ -220,8 +222,9 @@ async def test_minted_dev_token_round_trips(tmp_path: Path) -> None:
 
 
 def test_minting_is_refused_in_oidc_mode() -> None:
+    oidc = settings(oidc_issuer="https://idp.example/realms/agents", client_id=CLIENT)
     with pytest.raises(ValueError, match="HS256-only"):
-        mint_dev_token(settings(oidc_issuer="https://idp.example/realms/agents"), "alice")
+        mint_dev_token(oidc, "alice")
 
 
 def cli(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -256,7 +259,12 @@ async def test_cli_mints_a_token_the_server_accepts(tmp_path: Path) -> None:
 
 
 def test_cli_refuses_in_oidc_mode_with_exit_code_2(tmp_path: Path) -> None:
-    done = cli(tmp_path, "mint", "--user", "u", AGENTHOST_AUTH_OIDC_ISSUER="https://idp.example")
+    done = cli(
+        tmp_path,
+        *("mint", "--user", "u"),
+        AGENTHOST_AUTH_OIDC_ISSUER="https://idp.example",
+        AGENTHOST_AUTH_CLIENT_ID=CLIENT,
+    )
 
     assert done.returncode == 2
     assert "HS256-only" in done.stderr
@@ -365,9 +373,7 @@ class Idp:
         return Authenticator(
             settings(
                 oidc_issuer=self.issuer,
-                audience=CLIENT,
-                client_id=CLIENT,
-                **{"jwks_refresh_cooldown_s": 0, **values},
+                **{"audience": CLIENT, "client_id": CLIENT, "jwks_refresh_cooldown_s": 0, **values},
             )
         )
 
@@ -412,6 +418,86 @@ async def test_oidc_refuses_a_wrong_issuer_or_audience(idp: Idp) -> None:
 
     assert (wrong_issuer.status_code, wrong_issuer.detail) == (401, "token issuer not accepted")
     assert wrong_audience.detail == "token audience not accepted"
+
+
+async def test_oidc_refuses_a_token_minted_for_another_client_of_the_realm(idp: Idp) -> None:
+    """Keycloak gives every client's access tokens ``aud: account``: a token a user got at
+    another client of the realm must not work here, so ``azp`` has to name one of ours."""
+    authenticator = idp.authenticator(audience=None)  # client_id=CLIENT
+
+    for aud in ("account", [None], None):
+        token = idp.token(aud=aud, azp=OTHER_CLIENT)
+        error = await rejection(authenticator, f"Bearer {token}")
+        assert (error.status_code, error.detail) == (401, "token audience not accepted")
+
+
+ADDRESSED_TO_US = {
+    "audience mapper": (CLIENT, OTHER_CLIENT),
+    "one of several audiences": (["account", CLIENT], OTHER_CLIENT),
+    "the web UI's client": ("account", WEB_CLIENT),
+    "our own client": ("account", CLIENT),
+}
+NOT_FOR_US = {
+    "another client": ("account", OTHER_CLIENT),
+    "other audiences, no azp": (["account", "broker"], None),
+    "neither claim": (None, None),
+    "aud not a string": (7, OTHER_CLIENT),
+    "azp not a string": ("account", [WEB_CLIENT]),
+    "aud list of junk": ([None, {"aud": CLIENT}], OTHER_CLIENT),
+}
+
+
+@pytest.mark.parametrize(("aud", "azp"), ADDRESSED_TO_US.values(), ids=ADDRESSED_TO_US)
+async def test_oidc_accepts_a_token_whose_aud_or_azp_names_us(
+    idp: Idp, aud: object, azp: object
+) -> None:
+    authenticator = idp.authenticator(ui_client_id=WEB_CLIENT)
+
+    principal = await authenticator.authenticate(f"Bearer {idp.token(aud=aud, azp=azp)}")
+
+    assert principal.user_id == "user-1"
+
+
+@pytest.mark.parametrize(("aud", "azp"), NOT_FOR_US.values(), ids=NOT_FOR_US)
+async def test_oidc_refuses_a_token_whose_aud_and_azp_both_name_others(
+    idp: Idp, aud: object, azp: object
+) -> None:
+    authenticator = idp.authenticator(ui_client_id=WEB_CLIENT)
+
+    error = await rejection(authenticator, f"Bearer {idp.token(aud=aud, azp=azp)}")
+
+    assert (error.status_code, error.detail) == (401, "token audience not accepted")
+
+
+async def test_oidc_refuses_an_id_token_as_a_bearer(idp: Idp) -> None:
+    """An ID token tells the client who signed in; it is not a grant to call an API, and it
+    travels where access tokens do not (logout URLs, the client's own storage)."""
+    authenticator = idp.authenticator(audience=None, ui_client_id=WEB_CLIENT)
+    id_token = idp.token(aud=WEB_CLIENT, azp=WEB_CLIENT, typ="ID")
+
+    error = await rejection(authenticator, f"Bearer {id_token}")
+
+    assert (error.status_code, error.detail) == (401, "token is not an access token")
+    access = idp.token(aud="account", azp=WEB_CLIENT, typ="Bearer")
+    assert (await authenticator.authenticate(f"Bearer {access}")).user_id == "user-1"
+
+
+async def test_the_admin_role_can_be_a_client_role_of_our_client_only(idp: Idp) -> None:
+    authenticator = idp.authenticator(admin_role="agenthost-admin")
+    ours = idp.token(resource_access={CLIENT: {"roles": ["agenthost-admin"]}})
+    theirs = idp.token(resource_access={OTHER_CLIENT: {"roles": ["agenthost-admin"]}})
+
+    assert (await authenticator.authenticate(f"Bearer {ours}")).is_admin
+    assert not (await authenticator.authenticate(f"Bearer {theirs}")).is_admin
+
+
+def test_oidc_mode_without_an_audience_or_client_id_refuses_to_start() -> None:
+    with pytest.raises(
+        ValidationError, match="AGENTHOST_AUTH_AUDIENCE or AGENTHOST_AUTH_CLIENT_ID"
+    ):
+        settings(oidc_issuer="https://idp.example/realms/agents")
+    for enough in ({"audience": CLIENT}, {"client_id": CLIENT}, {"ui_client_id": WEB_CLIENT}):
+        assert settings(oidc_issuer="https://idp.example/realms/agents", **enough).oidc_issuer
 
 
 async def test_unknown_kid_refetches_once_then_is_refused(idp: Idp) -> None:
@@ -474,6 +560,7 @@ async def test_jwks_endpoint_down_is_unavailable_not_unauthorized(idp: Idp) -> N
         settings(
             oidc_issuer=idp.issuer,
             oidc_jwks_url=f"http://127.0.0.1:{closed_port}{CERTS_PATH}",
+            audience=CLIENT,
             jwks_timeout_s=2,
         )
     )

@@ -328,7 +328,8 @@ async def test_an_llm_that_refuses_is_a_502(client: httpx.AsyncClient) -> None:
 
     body = problem(response, 502)
     assert body["code"] == "llm_rejected"
-    assert "HTTP 400: unknown model" in body["detail"]
+    assert "unknown model" not in body["detail"]  # the provider's text goes to the log
+    assert body["error_id"]
     assert "retry-after" not in response.headers
 
 

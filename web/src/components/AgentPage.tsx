@@ -7,6 +7,7 @@ import { ErrorNotice } from "./ErrorNotice";
 import { percent } from "./format";
 import { History } from "./History";
 import { LiveSession } from "./LiveSession";
+import { Members } from "./Members";
 import { Metrics } from "./Metrics";
 import { Preferences } from "./Preferences";
 import { StartSession } from "./StartSession";
@@ -64,6 +65,7 @@ export function AgentPage({ agentId }: { agentId: string }) {
         )
       )}
       <History agentId={a.id} round={historyRound} />
+      <Members agent={a} onChanged={agent.reload} />
       {acting && (
         <>
           <Preferences agent={a} onSaved={agent.reload} />
