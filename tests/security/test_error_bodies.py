@@ -8,7 +8,6 @@ and afterwards the agent, the projector and another tenant's session are as they
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
@@ -26,6 +25,7 @@ from application.use_cases import ReadLiveEvents
 from eventstore.port import StoreUnavailable
 from execution.llm.settings import LlmSettings
 from serve_app.auth import Authenticator, AuthSettings
+from tests.security.aftermath import settled
 from tests.support.api_client import PROBLEM, SECRET, as_user, read_sse
 from tests.support.api_flows import LEGACY, TEMPLATE, new_tutor, new_user, start
 from tests.support.fake_llm_server import HttpError, running_fake_llm
@@ -73,17 +73,6 @@ def in_actor(cause: Exception) -> RayTaskError:
         pid=4242,
         ip="10.9.8.7",
     ).as_instanceof_cause()
-
-
-async def settled(api: InProcessApi) -> int:
-    """Wait until the projector has applied the whole log; the log's last position."""
-    for _ in range(250):
-        status = await api.services.projector.status()
-        assert status.stopped_by is None
-        if status.lag == 0:
-            return status.last_position
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"the projector did not catch up: {status}")
 
 
 async def tenant(api: InProcessApi) -> tuple[str, str]:

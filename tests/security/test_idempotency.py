@@ -9,7 +9,6 @@ and another tenant's session as they were.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +20,7 @@ import pytest
 from execution.templates.loader import get_template
 from execution.templates.model import right_answer
 from tests.integration.test_executor_templates import wrong_answer
+from tests.security.aftermath import AgentAsItWas, as_it_is, assert_as_it_was, settled
 from tests.support.api_client import PROBLEM, as_user
 from tests.support.api_flows import LEGACY, TEMPLATE, new_tutor, new_user
 from tests.support.inprocess_api import InProcessApi
@@ -74,17 +74,6 @@ async def world(api: InProcessApi) -> World:
     )
     assert started.status_code == 201, started.text
     return World(owner, agent_id, tenant, tenant_agent, started.json()["session"]["session_id"])
-
-
-async def settled(api: InProcessApi) -> int:
-    """Wait until the projector has applied the whole log; the log's last position."""
-    for _ in range(250):
-        status = await api.services.projector.status()
-        assert status.stopped_by is None
-        if status.lag == 0:
-            return status.last_position
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"the projector did not catch up: {status}")
 
 
 async def start(api: InProcessApi, w: World) -> dict[str, Any]:
@@ -205,26 +194,13 @@ WRITES: dict[str, Callable[[InProcessApi, World], Awaitable[Write]]] = {
 }
 
 
-@dataclass(frozen=True)
-class Before:
-    position: int
-    agent: dict[str, Any]
-    session: dict[str, Any]
-
-
-async def before(api: InProcessApi, w: World, agent_id: str) -> Before:
+async def before(api: InProcessApi, w: World, agent_id: str) -> AgentAsItWas:
     """What a refused request must leave as it is: the log, the agent, its session."""
-    position = await settled(api)
-    url = f"/api/agents/{agent_id}"
-    agent = await api.http.get(url, headers=as_user(w.owner))
-    session = await api.http.get(f"{url}/session", headers=as_user(w.owner))
-    assert agent.status_code == session.status_code == 200, (agent.text, session.text)
-    return Before(position, agent.json(), session.json())
+    return await as_it_is(api, f"/api/agents/{agent_id}", as_user(w.owner))
 
 
-async def assert_unaffected(api: InProcessApi, w: World, agent_id: str, was: Before) -> None:
-    assert await settled(api) == was.position, "the request wrote to the log"
-    assert await before(api, w, agent_id) == was
+async def assert_unaffected(api: InProcessApi, w: World, agent_id: str, was: AgentAsItWas) -> None:
+    await assert_as_it_was(api, f"/api/agents/{agent_id}", as_user(w.owner), was)
     await assert_tenant_served(api, w)
 
 

@@ -11,7 +11,6 @@ the projector on the same batch for ever.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from domain import commands
 from execution.templates.loader import get_template
 from execution.templates.model import right_answer
 from serve_app.settings import ApiSettings
+from tests.security.aftermath import AgentAsItWas, as_it_is, assert_as_it_was, settled
 from tests.support.api_client import PROBLEM, SECRET, as_user
 from tests.support.api_flows import TEMPLATE, new_tutor, new_user
 from tests.support.inprocess_api import InProcessApi, inprocess_api
@@ -82,38 +82,13 @@ async def scene(api: InProcessApi, *, answering: bool) -> Scene:
     return Scene(owner, agent_id, session_id, tenant, tenant_agent)
 
 
-async def settled(api: InProcessApi) -> int:
-    """Wait until the projector has applied the whole log (it must not have stopped)."""
-    for _ in range(250):
-        status = await api.services.projector.status()
-        assert status.stopped_by is None, status.stopped_by
-        if status.lag == 0:
-            return status.last_position
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"the projector did not catch up: {status}")
+async def before(api: InProcessApi, at: Scene) -> AgentAsItWas:
+    return await as_it_is(api, at.url, as_user(at.owner))
 
 
-@dataclass(frozen=True)
-class Before:
-    position: int
-    agent: dict[str, Any]
-    session: dict[str, Any]
-
-
-async def before(api: InProcessApi, at: Scene) -> Before:
-    position = await settled(api)
-    agent = await api.http.get(at.url, headers=as_user(at.owner))
-    session = await api.http.get(f"{at.url}/session", headers=as_user(at.owner))
-    return Before(position, agent.json(), session.json())
-
-
-async def assert_unaffected(api: InProcessApi, at: Scene, was: Before) -> None:
+async def assert_unaffected(api: InProcessApi, at: Scene, was: AgentAsItWas) -> None:
     """Nothing written, the agent as it was, and another user's write still projected."""
-    assert await settled(api) == was.position, "the refused request wrote to the log"
-    agent = await api.http.get(at.url, headers=as_user(at.owner))
-    assert agent.json() == was.agent
-    session = await api.http.get(f"{at.url}/session", headers=as_user(at.owner))
-    assert session.json() == was.session
+    await assert_as_it_was(api, at.url, as_user(at.owner), was)
     changed = await api.http.patch(
         f"/api/agents/{at.tenant_agent}/preferences",
         json={"changes": {"language": "de"}},

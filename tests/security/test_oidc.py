@@ -9,7 +9,6 @@ projector has caught up, and another tenant's session is still served.
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ import httpx
 import pytest
 
 from serve_app.auth import Authenticator, AuthSettings
+from tests.security.aftermath import settled
 from tests.support.api_client import PROBLEM
 from tests.support.fake_oidc_provider import FakeOidcProvider, running_fake_oidc
 from tests.support.inprocess_api import InProcessApi
@@ -84,17 +84,6 @@ async def victim(api: InProcessApi, idp: FakeOidcProvider) -> Victim:
         assert started.status_code == 201, started.text
         agents.append(agent_id)
     return Victim(web=olivia, agent_id=agents[0], tenant=tess, tenant_agent=agents[1])
-
-
-async def settled(api: InProcessApi) -> int:
-    """Wait until the projector has applied the whole log; the log's last position."""
-    for _ in range(250):
-        status = await api.services.projector.status()
-        assert status.stopped_by is None
-        if status.lag == 0:
-            return status.last_position
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"the projector did not catch up: {status}")
 
 
 async def snapshot(api: InProcessApi, victim: Victim) -> tuple[int, Any, Any]:

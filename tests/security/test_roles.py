@@ -8,7 +8,6 @@ is still served.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +18,7 @@ import pytest
 
 from execution.templates.loader import get_template
 from execution.templates.model import right_answer
+from tests.security.aftermath import AgentAsItWas, as_it_is, assert_as_it_was, settled
 from tests.support.api_client import PROBLEM, as_user, read_sse
 from tests.support.api_flows import TEMPLATE, new_tutor, new_user
 from tests.support.inprocess_api import InProcessApi
@@ -75,38 +75,13 @@ async def team(api: InProcessApi) -> Team:
     )
 
 
-async def settled(api: InProcessApi) -> int:
-    """Wait until the projector has applied the whole log; the log's last position."""
-    for _ in range(250):
-        status = await api.services.projector.status()
-        assert status.stopped_by is None
-        if status.lag == 0:
-            return status.last_position
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"the projector did not catch up: {status}")
-
-
-@dataclass(frozen=True)
-class Before:
-    position: int
-    agent: dict[str, Any]
-    session: dict[str, Any]
-
-
-async def before(api: InProcessApi, team: Team) -> Before:
+async def before(api: InProcessApi, team: Team) -> AgentAsItWas:
     """What the attack must leave as it is: the log, the owner's agent, its session."""
-    position = await settled(api)
-    agent = await api.http.get(team.url, headers=as_user(team.owner))
-    session = await api.http.get(f"{team.url}/session", headers=as_user(team.owner))
-    return Before(position, agent.json(), session.json())
+    return await as_it_is(api, team.url, as_user(team.owner))
 
 
-async def assert_unaffected(api: InProcessApi, team: Team, was: Before) -> None:
-    assert await settled(api) == was.position, "the refused request wrote to the log"
-    agent = await api.http.get(team.url, headers=as_user(team.owner))
-    assert agent.json() == was.agent
-    session = await api.http.get(f"{team.url}/session", headers=as_user(team.owner))
-    assert session.json() == was.session
+async def assert_unaffected(api: InProcessApi, team: Team, was: AgentAsItWas) -> None:
+    await assert_as_it_was(api, team.url, as_user(team.owner), was)
     await assert_tenant_served(api, team)
 
 
