@@ -62,14 +62,19 @@ async def stream(
         ),
     ] = None,
 ) -> EventSourceResponse:
+    # The head is read before access is checked: an unassign after it ends the stream.
+    head = await backend.event_store.last_position()
     current = await backend.runtime.handle(ReadCurrentSession(agent_id=agent_id, caller=who.caller))
-    after = last_event_id_header if last_event_id_header is not None else last_event_id or 0
+    asked = last_event_id_header if last_event_id_header is not None else last_event_id or 0
+    after = min(asked, head)  # a position past the head would hide every event after it
     active = current.session_id if current is not None else None
     live = active if session_id in (None, active) else None
     return EventSourceResponse(
         _reconnect_within(
             backend.api.sse_retry_ms,
-            agent_events(backend, agent_id, after, live, only=session_id, viewer=who.user_id),
+            agent_events(
+                backend, agent_id, after, live, only=session_id, viewer=who.user_id, since=head
+            ),
         ),
         ping=backend.api.sse_heartbeat_s,
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
@@ -84,26 +89,27 @@ async def agent_events(
     only: str | None = None,
     *,
     viewer: str,
+    since: int,
 ) -> AsyncIterator[ServerSentEvent]:
     """Durable events after ``after`` (of session ``only``, if given) and live ephemeral ones
     of ``session_id``, until that session ends, or until ``viewer`` is unassigned from the
-    agent: a stream never outlives its viewer's access."""
+    agent after position ``since`` (where access was checked): a stream never outlives its
+    viewer's access, whatever it was narrowed to."""
     stream = stream_name(agent_id)
     version = 0
     epoch, seen = "", 0
     while True:
         for recorded in await backend.event_store.read(stream, from_version=version + 1):
             version = recorded.version
+            if recorded.position > since and _revokes(recorded, viewer):
+                yield _durable(recorded)  # the viewer's own removal: why the stream ends
+                return
             if recorded.position <= after or (
                 only is not None and recorded.data.get("session_id") != only
             ):
                 continue
-            yield ServerSentEvent(
-                data=json.dumps(recorded.to_cloudevent(PUBLISHED_EXTENSIONS)),
-                event=recorded.type,
-                id=str(recorded.position),
-            )
-            if _ends(recorded, session_id) or _revokes(recorded, viewer):
+            yield _durable(recorded)
+            if _ends(recorded, session_id):
                 return
         if session_id is None:
             return
@@ -130,6 +136,14 @@ async def _reconnect_within(
     yield ServerSentEvent(retry=retry_ms)
     async for event in events:
         yield event
+
+
+def _durable(recorded: RecordedEvent) -> ServerSentEvent:
+    return ServerSentEvent(
+        data=json.dumps(recorded.to_cloudevent(PUBLISHED_EXTENSIONS)),
+        event=recorded.type,
+        id=str(recorded.position),
+    )
 
 
 def _revokes(recorded: RecordedEvent, viewer: str) -> bool:

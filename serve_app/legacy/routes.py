@@ -271,12 +271,14 @@ async def stream(
     last_event_id: Annotated[int | None, Query(ge=0)] = None,
 ) -> EventSourceResponse:
     after = last_event_id_header if last_event_id_header is not None else last_event_id
-    # The head is read before the state, so nothing after the state escapes the stream.
-    head = await backend.event_store.last_position() if after is None else after
+    # The head is read before the state, so nothing after the state escapes the stream; a
+    # position past the head would hide every event after it.
+    head = await backend.event_store.last_position()
+    start = head if after is None else min(after, head)
     view = await _agent_of(backend, session_id)
     _, session = await _visible_session(backend, session_id, who)
     return EventSourceResponse(
-        legacy_events(backend, view.agent_id, session, head, viewer=who.user_id),
+        legacy_events(backend, view.agent_id, session, start, viewer=who.user_id, since=head),
         ping=backend.api.sse_heartbeat_s,
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 
 async def legacy_events(
-    backend: Backend, agent_id: str, session: Session, after: int, *, viewer: str
+    backend: Backend, agent_id: str, session: Session, after: int, *, viewer: str, since: int
 ) -> AsyncIterator[ServerSentEvent]:
     """``connected`` with the state at connect time, then the session's events after
     ``after`` under their legacy names (durable ones keep their log position as id), until
@@ -35,7 +35,7 @@ async def legacy_events(
         yield ended_event(session)
         return
     try:
-        async for sse in agent_events(backend, agent_id, after, sid, viewer=viewer):
+        async for sse in agent_events(backend, agent_id, after, sid, viewer=viewer, since=since):
             legacy = legacy_event_of(sse, sid)
             if legacy is not None:
                 yield legacy

@@ -58,7 +58,7 @@ async def test_deltas_interleave_with_positioned_events_until_the_session_ends(
 
         async def watch() -> None:
             session_id = started.session.session_id if started.session else None
-            events = agent_events(services, agent_id, 0, session_id, viewer="s")  # type: ignore[arg-type]
+            events = agent_events(services, agent_id, 0, session_id, viewer="s", since=0)  # type: ignore[arg-type]
             async for event in events:
                 received.append((event.id, event.event))
 
