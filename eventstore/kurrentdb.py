@@ -89,19 +89,20 @@ class KurrentDBEventStore(EventStore):
             return AppendResult(current, 0)
         # The hot path, one round trip: the server checks the version and spots a retry.
         if exact is not None:
-            position = await self._append_at(stream, records, exact)
-            if position is not None:
-                return AppendResult(exact + len(records), position)
+            appended = await self._append_at(stream, records, exact)
+            if appended is not None:
+                return AppendResult(exact + len(records), *appended)
         while True:
             stored = await self._read_stream(stream)
             current = stored[-1].stream_position + 1 if stored else 0
             end = stored_batch_end(stream, {e.id: e.stream_position + 1 for e in stored}, ids)
             if end is not None:
-                return AppendResult(end, next(e.commit_position for e in stored if e.id == ids[-1]))
+                position = next(e.commit_position for e in stored if e.id == ids[-1])
+                return AppendResult(end, position, replayed=True)
             check_expected_version(stream, expected_version, current)
-            position = await self._append_at(stream, records, current)
-            if position is not None:
-                return AppendResult(current + len(records), position)
+            appended = await self._append_at(stream, records, current)
+            if appended is not None:
+                return AppendResult(current + len(records), *appended)
 
     async def read(
         self, stream: str, from_version: int = 1, limit: int | None = None
@@ -192,9 +193,10 @@ class KurrentDBEventStore(EventStore):
 
     async def _append_at(
         self, stream: str, records: list[KurrentNewEvent], version: int
-    ) -> int | None:
-        """Append at exactly ``version`` and return the commit position of the batch's last
-        event; None when the server found another version."""
+    ) -> tuple[int, bool] | None:
+        """Append at exactly ``version``; return the commit position of the batch's last event
+        and whether the server took the batch for a retry of one it holds (``replayed``); None
+        when the server found another version."""
         try:
             position = await _guard(
                 self._client.append_to_stream(
@@ -205,11 +207,11 @@ class KurrentDBEventStore(EventStore):
         except WrongCurrentVersionError:
             return None
         if position > 0:
-            return position
+            return position, False  # a recognised retry may look like this too: docs/stores.md
         # A retry the server recognised may come back without a position (the client's 0: older
         # servers, or one that could not look up where the batch is stored): read it back.
         (last,) = await self._read_stream(stream, version + len(records) - 1, 1)
-        return last.commit_position
+        return last.commit_position, True
 
     async def _read_stream(
         self, stream: str, position: int = 0, limit: int = sys.maxsize

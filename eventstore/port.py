@@ -172,6 +172,10 @@ class AppendResult:
     """The stream's version after the batch."""
     position: int
     """The global position of the batch's last event; 0 for an empty batch."""
+    replayed: bool = False
+    """True when every event of the batch was already stored (an idempotent re-append) and
+    this append wrote nothing: the caller must not take its own, just decided, events as the
+    stored ones (another activation may have decided the same ids differently), but reload."""
 
 
 class EventStoreError(Exception):
@@ -236,7 +240,7 @@ def stored_batch_end(
             f"{len(rows)} of {len(ids)} event ids are already stored, "
             f"but not as this exact batch on {stream!r}"
         )
-    return AppendResult(first[2] + len(ids) - 1, rows[ids[-1]][3])
+    return AppendResult(first[2] + len(ids) - 1, rows[ids[-1]][3], replayed=True)
 
 
 class EventStore(abc.ABC):

@@ -12,6 +12,7 @@ import json
 import sqlite3
 from collections import Counter
 from collections.abc import Collection, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from itertools import pairwise
 from pathlib import Path
@@ -269,13 +270,18 @@ async def test_re_appending_a_stored_batch_is_a_no_op_returning_its_last_version
     assert first_at == AppendResult(2, stored[1].position)
     assert second_at == AppendResult(3, stored[2].position)
 
-    # A re-append reports where the batch was stored the first time, not the log's end.
-    assert await event_store.append(stream, first, StreamState.NO_STREAM) == first_at  # stale
-    assert await event_store.append(stream, first, 0) == first_at  # stale exact version
-    assert await event_store.append(stream, first, StreamState.ANY) == first_at
-    assert await event_store.append(stream, first, StreamState.EXISTS) == first_at
-    assert await event_store.append(stream, second, 2) == second_at  # the retry of the last write
-    assert await event_store.append(stream, second, StreamState.ANY) == second_at
+    # A re-append reports where the batch was stored the first time, not the log's end, and
+    # that it wrote nothing (a writer must then not take its own events for the stored ones).
+    assert not first_at.replayed
+    assert not second_at.replayed
+    replay_of_first = replace(first_at, replayed=True)
+    replay_of_second = replace(second_at, replayed=True)
+    assert await event_store.append(stream, first, StreamState.NO_STREAM) == replay_of_first
+    assert await event_store.append(stream, first, 0) == replay_of_first  # stale exact version
+    assert await event_store.append(stream, first, StreamState.ANY) == replay_of_first
+    assert await event_store.append(stream, first, StreamState.EXISTS) == replay_of_first
+    assert await event_store.append(stream, second, 2) == replay_of_second  # the last write
+    assert await event_store.append(stream, second, StreamState.ANY) == replay_of_second
 
     assert await event_store.stream_version(stream) == 3
     assert await read_all_of(event_store, start, {stream}) == stored
@@ -465,7 +471,9 @@ async def test_a_re_append_with_other_extensions_returns_the_stored_batch_unchan
         extensions={"fingerprint": "two", "extra": "x"},
     )
 
-    assert await event_store.append(stream, [retried], StreamState.ANY) == stored_at_first
+    assert await event_store.append(stream, [retried], StreamState.ANY) == replace(
+        stored_at_first, replayed=True
+    )
     assert [e.extensions for e in await event_store.read(stream)] == [{"fingerprint": "one"}]
 
 

@@ -419,14 +419,14 @@ async def test_an_append_returns_the_position_the_server_reports_for_its_last_ev
 async def test_a_retry_the_server_reports_without_a_position_reads_where_it_is_stored() -> None:
     batch = [any_event(), any_event()]
     store, client = stand_in([any_event(), *batch], reported=0)
-    assert await store.append(STREAM, batch, 1) == AppendResult(3, 300)
+    assert await store.append(STREAM, batch, 1) == AppendResult(3, 300, replayed=True)
     assert client.reads == [(2, 1)]  # the batch's last event only
 
 
 async def test_a_re_append_the_adapter_recognises_returns_the_stored_position() -> None:
     batch = [any_event(), any_event()]
     store, client = stand_in([any_event(), *batch, any_event()])
-    assert await store.append(STREAM, batch, StreamState.ANY) == AppendResult(3, 300)
+    assert await store.append(STREAM, batch, StreamState.ANY) == AppendResult(3, 300, replayed=True)
     assert client.appended == []
 
 
