@@ -23,12 +23,8 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from application.agent_repository import (
-    AgentRepository,
-    LoadedAgent,
-    command_event_ids,
-    same_request,
-)
+from application.agent_repository import AgentRepository, LoadedAgent
+from application.dedup_window import command_event_ids, same_request
 from domain.commands import Command, CommandResult
 from domain.errors import AgentNotFound, DomainError
 from domain.session import Session
@@ -133,17 +129,18 @@ class AgentActivation:
         except BaseException:
             self._loaded = None  # memory holds unpersisted events: forget it all
             raise
-        if appended.version != expected_version + len(pending):
-            # The store recognised a retry this window had forgotten: its idempotent re-append
-            # wrote nothing and says where the original events are. What memory just decided
-            # again was never stored, so reload before the next command. Stored for another
-            # request, it is refused as the window would have refused it.
+        if appended.replayed or appended.version != expected_version + len(pending):
+            # The store already held this command's events: a retry this window had forgotten,
+            # or another activation of this agent (a failover overlap) that ran the same step
+            # first and may have decided it differently. What memory just decided was never
+            # stored: answer from the stored state, as a duplicate, and keep nothing of ours.
+            # Stored for another request, it is refused as the window would have refused it.
             self._loaded = None
             if command.request_fingerprint is not None:
                 first = appended.version - len(pending) + 1
                 stored = await self._repository.request_fingerprint_at(self.agent_id, first)
                 same_request(stored, command.request_fingerprint)
-            return self._result(command, loaded, appended, (), duplicate=True)
+            return self._result(command, await self._load(), appended, (), duplicate=True)
         loaded.dedup.add(event_ids, appended, command.request_fingerprint)
         await self._maybe_snapshot(loaded, expected_version, appended.version)
         return self._result(command, loaded, appended, tuple(e.event_type for e in pending))

@@ -10,13 +10,11 @@ retry.
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
-from uuid import UUID, uuid5
+from collections.abc import Sequence
+from dataclasses import dataclass
+from uuid import UUID
 
-from application.errors import IdempotencyKeyReused
+from application.dedup_window import DEDUP_WINDOW_SIZE, DedupWindow
 from domain.agent import Agent
 from domain.ids import stream_name
 from domain.state import AgentState
@@ -25,95 +23,11 @@ from eventstore.port import AppendResult, EventStore, RecordedEvent, Snapshot
 
 # Bump when the snapshot payload or AgentState changes shape: older snapshots are then
 # ignored and the stream replayed.
-SNAPSHOT_SCHEMA = 3  # 2: AgentState gained score metrics; 3: the window keeps fingerprints
-DEDUP_WINDOW_SIZE = 2048
+# 2: AgentState gained score metrics; 3: the window keeps fingerprints; 4: compact window
+SNAPSHOT_SCHEMA = 4
 REQUEST_DIGEST = "requestdigest"
 """The CloudEvents extension attribute, on a command's first event, holding the fingerprint of
 the request the command was sent for (``Command.request_fingerprint``)."""
-
-
-def command_event_ids(command_id: UUID, count: int) -> list[UUID]:
-    """Event ids of a command's events: a retry re-derives the same ids."""
-    return [uuid5(command_id, str(index)) for index in range(count)]
-
-
-def same_request(stored: str | None, sent: str | None) -> None:
-    """Refuse a command already applied for one request and now sent for another. Where either
-    side has no fingerprint (a system command, an event stored before fingerprints) there is
-    nothing to compare, and the command is taken as the retry it claims to be."""
-    if stored is not None and sent is not None and stored != sent:
-        raise IdempotencyKeyReused(
-            "this Idempotency-Key was already used on this agent for another request"
-            " (another body or route); send a new key for a new request"
-        )
-
-
-@dataclass
-class DedupWindow:
-    """Recognises a retried command: the ids of a stream's last events with their versions and
-    global positions, oldest first, bounded.
-
-    An append reports the position of its batch's last event only, so every event of the
-    batch is recorded with that one. ``applied`` answers from a command's last event, so what
-    it returns is always that event's own position. ``fingerprints`` holds, by the id of a
-    command's first event, the fingerprint of the request it was sent for (if any), as long as
-    that event is in the window.
-    """
-
-    events: OrderedDict[UUID, AppendResult] = field(default_factory=OrderedDict)
-    fingerprints: dict[UUID, str] = field(default_factory=dict)
-    limit: int = DEDUP_WINDOW_SIZE
-
-    def add(
-        self, ids: Iterable[UUID], appended: AppendResult, fingerprint: str | None = None
-    ) -> None:
-        """Events stored as one batch that ended at ``appended``; ``fingerprint`` is what the
-        first of them carries."""
-        ids = list(ids)
-        for offset, event_id in enumerate(ids):
-            version = appended.version - len(ids) + 1 + offset
-            self.events[event_id] = AppendResult(version, appended.position)
-        if ids and fingerprint is not None:
-            self.fingerprints[ids[0]] = fingerprint
-        while len(self.events) > self.limit:
-            evicted, _ = self.events.popitem(last=False)
-            self.fingerprints.pop(evicted, None)
-
-    def applied(self, command_id: UUID, fingerprint: str | None = None) -> AppendResult | None:
-        """Stream version and global position after the command's events, if they are stored
-        (the same as when the command was first applied); else None. Raises
-        IdempotencyKeyReused if they were stored for a request other than ``fingerprint``."""
-        applied = None
-        for event_id in _ids_of(command_id):
-            found = self.events.get(event_id)
-            if found is None:
-                break
-            applied = found
-        if applied is not None:
-            first = command_event_ids(command_id, 1)[0]
-            same_request(self.fingerprints.get(first), fingerprint)
-        return applied
-
-    def to_json(self) -> list[list[str | int | None]]:
-        return [
-            [str(event_id), at.version, at.position, self.fingerprints.get(event_id)]
-            for event_id, at in self.events.items()
-        ]
-
-    @classmethod
-    def from_json(cls, data: Sequence[Sequence[Any]]) -> DedupWindow:
-        window = cls()
-        for event_id, version, position, fingerprint in data:
-            at = AppendResult(int(version), int(position))
-            window.add([UUID(str(event_id))], at, None if fingerprint is None else str(fingerprint))
-        return window
-
-
-def _ids_of(command_id: UUID) -> Iterable[UUID]:
-    index = 0
-    while True:
-        yield uuid5(command_id, str(index))
-        index += 1
 
 
 @dataclass
@@ -149,7 +63,7 @@ class AgentRepository:
             snapshot=AgentState.from_dict(snapshot.state["agent"]),
             snapshot_version=snapshot.version,
         )
-        dedup = DedupWindow.from_json(snapshot.state["recent_event_ids"])
+        dedup = DedupWindow.from_json(snapshot.state["dedup_window"])
         for event in tail:
             _remember(dedup, event)
         return LoadedAgent(agent, dedup)
@@ -201,7 +115,7 @@ class AgentRepository:
                 version=agent.version,
                 state={
                     "agent": agent.state.to_dict(),
-                    "recent_event_ids": (dedup or DedupWindow()).to_json(),
+                    "dedup_window": (dedup or DedupWindow()).to_json(),
                 },
                 schema=SNAPSHOT_SCHEMA,
             )

@@ -10,13 +10,7 @@ from uuid import UUID, uuid4
 import pytest
 
 from application.activation import AgentActivation
-from application.agent_repository import (
-    REQUEST_DIGEST,
-    SNAPSHOT_SCHEMA,
-    AgentRepository,
-    DedupWindow,
-    command_event_ids,
-)
+from application.agent_repository import REQUEST_DIGEST, SNAPSHOT_SCHEMA, AgentRepository
 from application.errors import IdempotencyKeyReused
 from domain.agent import Agent
 from domain.commands import (
@@ -405,23 +399,6 @@ async def test_the_fingerprint_survives_a_reload_from_a_snapshot(store: SQLiteEv
     assert len(await store.read(stream_name(AGENT))) == 2
 
 
-def test_a_dedup_window_keeps_fingerprints_through_json_and_forgets_them_with_their_events() -> (
-    None
-):
-    command_ids = [uuid4() for _ in range(3)]
-    window = DedupWindow(limit=2)
-    for n, command_id in enumerate(command_ids, 1):
-        window.add(command_event_ids(command_id, 1), AppendResult(n, n * 10), FIRST)
-    assert window.applied(command_ids[0]) is None  # evicted, fingerprint and all
-    assert list(window.fingerprints) == [command_event_ids(c, 1)[0] for c in command_ids[1:]]
-    copied = DedupWindow.from_json(window.to_json())
-    assert copied.events == window.events
-    assert copied.fingerprints == window.fingerprints
-    with pytest.raises(IdempotencyKeyReused):
-        copied.applied(command_ids[2], SECOND)
-    assert copied.applied(command_ids[2], FIRST) == AppendResult(3, 30)
-
-
 async def test_a_retry_only_the_store_recognises_is_checked_against_its_fingerprint(
     store: SQLiteEventStore,
 ) -> None:
@@ -437,3 +414,44 @@ async def test_a_retry_only_the_store_recognises_is_checked_against_its_fingerpr
         await overlapping.execute(fingerprinted(SECOND, command_id, language="fr"))
     assert len(await store.read(stream_name(AGENT))) == 3
     assert await overlapping.state() == await activation(store).state()
+
+
+async def test_an_activation_whose_step_another_stored_first_answers_from_the_store(
+    tmp_path: Path,
+) -> None:
+    """Two activations run the same executor step (same command id, so the same event ids)
+    with different LLM output: the store keeps the first and recognises the second as a
+    replay. The loser must answer from what is stored, keep nothing of its own decision in
+    memory, and never snapshot it."""
+    # Given two activations of one agent on one log, both at the same version
+    first_store = await SQLiteEventStore.open(tmp_path / "events.db")
+    second_store = await SQLiteEventStore.open(tmp_path / "events.db")
+    try:
+        winner, loser = activation(first_store), activation(second_store, snapshot_every=1)
+        await winner.execute(create())
+        await winner.execute(StartSession(agent_id=AGENT))
+        await loser.state()
+        step = uuid4()
+
+        # When each runs the same step, deciding it differently
+        stored = await winner.execute(
+            message("what was stored").model_copy(update={"command_id": step})
+        )
+        answer = await loser.execute(
+            message("never stored").model_copy(update={"command_id": step})
+        )
+
+        # Then the loser answers as a duplicate of what is stored
+        assert answer.duplicate
+        assert (answer.version, answer.position) == (stored.version, stored.position)
+        # and its memory is the store's, not its own decision
+        in_memory = await loser.state()
+        assert in_memory == (await replayed(first_store)).state
+        transcript = in_memory.active_session.transcript  # type: ignore[union-attr]
+        assert [m.content for m in transcript] == ["what was stored"]
+        # and it snapshotted nothing of the decision it never stored
+        snapshot = await second_store.load_snapshot(stream_name(AGENT))
+        assert snapshot is None or "never stored" not in str(snapshot.state)
+    finally:
+        await first_store.close()
+        await second_store.close()
