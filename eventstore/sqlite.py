@@ -25,6 +25,12 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 import aiosqlite
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception_message,
+    stop_after_delay,
+    wait_random_exponential,
+)
 
 from eventstore import canonical_json
 from eventstore.polling import follow_all
@@ -267,7 +273,7 @@ async def _connect(file: Path) -> aiosqlite.Connection:
     # isolation_level=None: no implicit transactions; appends issue their own BEGIN IMMEDIATE.
     db = await aiosqlite.connect(file, timeout=BUSY_TIMEOUT_S, isolation_level=None)
     try:
-        (mode,) = next(iter(await db.execute_fetchall("PRAGMA journal_mode = WAL")))
+        mode = await _enter_wal(db)
         if mode != "wal":
             raise sqlite3.OperationalError(f"{file} cannot use WAL (journal_mode is {mode})")
         await db.execute("PRAGMA synchronous = FULL")
@@ -275,6 +281,22 @@ async def _connect(file: Path) -> aiosqlite.Connection:
         await db.close()
         raise
     return db
+
+
+async def _enter_wal(db: aiosqlite.Connection) -> str:
+    """Switch the file to WAL; the file's journal mode. Switching takes an exclusive lock that
+    SQLite does not wait for (no busy handler): two processes opening a new or old-format file
+    at once see "database is locked", so that one error is retried for the busy timeout."""
+    async for attempt in AsyncRetrying(
+        retry=retry_if_exception_message(match="database is locked"),
+        wait=wait_random_exponential(multiplier=0.01, max=0.2),
+        stop=stop_after_delay(BUSY_TIMEOUT_S),
+        reraise=True,
+    ):
+        with attempt:
+            (mode,) = next(iter(await db.execute_fetchall("PRAGMA journal_mode = WAL")))
+            return str(mode)
+    raise AssertionError("unreachable: AsyncRetrying reraises")  # pragma: no cover
 
 
 async def _migrate(db: aiosqlite.Connection) -> None:
