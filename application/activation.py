@@ -85,6 +85,11 @@ class AgentActivation:
             agent = (await self._load()).agent
             return agent.state if agent.exists else None
 
+    async def version(self) -> int:
+        """The committed stream version (0 for an agent that does not exist)."""
+        async with self._turn():
+            return (await self._load()).agent.version
+
     @contextlib.asynccontextmanager
     async def _turn(self) -> AsyncIterator[None]:
         self._in_flight += 1
@@ -149,7 +154,8 @@ class AgentActivation:
         if after // self._snapshot_every == before // self._snapshot_every:
             return
         try:
-            await self._repository.save_snapshot(loaded.agent, loaded.dedup)
+            if not await self._repository.save_snapshot(loaded.agent, loaded.dedup):
+                log.info("snapshot of agent %s at %d refused as stale", self.agent_id, after)
         except EventStoreError:
             # The events are committed; a missing snapshot only makes the next load slower.
             log.warning("snapshot of agent %s at %d failed", self.agent_id, after, exc_info=True)

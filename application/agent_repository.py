@@ -105,11 +105,12 @@ class AgentRepository:
         found = await self._store.read(stream_name(agent_id), from_version=version, limit=1)
         return found[0].extensions.get(REQUEST_DIGEST) if found else None
 
-    async def save_snapshot(self, agent: Agent, dedup: DedupWindow | None = None) -> None:
-        """Snapshot the committed state (never one with pending, unpersisted events)."""
+    async def save_snapshot(self, agent: Agent, dedup: DedupWindow | None = None) -> bool:
+        """Snapshot the committed state (never one with pending, unpersisted events); False
+        when the store refused it as stale (the stream moved on, or holds a newer one)."""
         if agent.pending_events:
             raise ValueError("snapshot only committed state")
-        await self._store.save_snapshot(
+        return await self._store.save_snapshot(
             Snapshot(
                 stream=stream_name(agent.id),
                 version=agent.version,

@@ -21,6 +21,7 @@ from application.replies import SessionReply
 from application.use_case import UseCase
 from domain.commands import Command, CommandResult
 from domain.enums import SessionStatus
+from domain.errors import SessionStuck
 from domain.ids import stream_name
 from domain.session import Session
 from domain.state import AgentState
@@ -91,8 +92,22 @@ class AgentApplication:
         return await activations.of(agent_id).state()
 
     async def drive(self, agent_id: str) -> Outcome:
-        """Drive the agent's session until it rests; one drive per agent at a time here."""
-        return await self.drives.run(agent_id, lambda: self.executor.advance(agent_id))
+        """Drive the agent's session until it rests; one drive per agent at a time here.
+
+        Raises SessionStuck at once, without a step, while the agent is at the version a
+        drive last found stuck.
+        """
+        return await self.drives.run(agent_id, lambda: self._advance(agent_id))
+
+    async def _advance(self, agent_id: str) -> Outcome:
+        activation = (await self._opened()).of(agent_id)
+        if (stuck_at := self.drives.stuck_at(agent_id)) == await activation.version():
+            raise SessionStuck(f"agent {agent_id}: its session is stuck at version {stuck_at}")
+        try:
+            return await self.executor.advance(agent_id)
+        except SessionStuck:
+            self.drives.mark_stuck(agent_id, await activation.version())
+            raise
 
     async def drive_after(self, result: CommandResult, *, drive: bool = True) -> SessionReply:
         """Drive the session ``result`` moved, and answer where it came to rest (with no
@@ -101,7 +116,10 @@ class AgentApplication:
             return SessionReply(
                 result=result, outcome=None, session=result.session, position=result.position
             )
-        outcome = await self.drive(result.agent_id)
+        try:
+            outcome = await self.drive(result.agent_id)
+        except SessionStuck:  # the command is stored: the reply says where it rests
+            outcome = Outcome.STUCK
         if result.duplicate and outcome is Outcome.NO_ACTIVE_SESSION:
             outcome = _how_it_ended(result.session) or outcome
         state = await self.agent_state(result.agent_id)

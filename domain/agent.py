@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
+from domain.answer_check import AnswerCheck
 from domain.enums import (
     DEFAULT_SESSION_TYPE,
     AgentStatus,
@@ -375,8 +376,10 @@ class Agent:
         now: datetime,
         session_id: str | None = None,
         evaluation: Mapping[str, Any] | None = None,
+        check: AnswerCheck | None = None,
     ) -> None:
-        """Record the answer; if the loop was suspended on it, it resumes in the same commit."""
+        """Record the answer (as ``check`` makes it, against the widget pending now); if the
+        loop was suspended on it, it resumes in the same commit."""
         session = self._active_session(session_id)
         pending = session.pending_action
         if pending is None:
@@ -386,6 +389,10 @@ class Agent:
                 f"session {session.session_id} waits on tool call {pending.tool_call_id}, "
                 f"not {response.tool_call_id}"
             )
+        if check is not None:
+            checked = check(session, pending, response.response)
+            response = response.model_copy(update={"response": checked.response})
+            evaluation = checked.evaluation
         events: list[DomainEvent] = [
             ClientResponseReceived(
                 agent_id=self.id,

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from domain.access import MANAGED_PREFERENCE_KEYS, Caller, Permission, authorize
 from domain.agent import Agent
+from domain.answer_check import AnswerCheck
 from domain.enums import AgentType, AssignmentRole, ControlMode, SessionType
 from domain.errors import InvalidCommand
 from domain.execution_state import ExecutionState, LlmMessage
@@ -261,14 +262,24 @@ class SuspendExecution(_SessionCommand):
 
 
 class SubmitResponse(_SessionCommand):
-    """The user's answer; resumes a suspended execution waiting on it (same commit)."""
+    """The user's answer; resumes a suspended execution waiting on it (same commit).
+
+    ``check`` (the executor's, never sent over the wire) validates and normalises the answer
+    against the pending action this command finds; without it the answer is recorded as
+    given, with ``evaluation``.
+    """
 
     response: ClientResponse
     evaluation: dict[str, JsonValue] | None = None
+    check: AnswerCheck | None = Field(default=None, exclude=True, repr=False)
 
     def apply(self, agent: Agent, now: datetime) -> None:
         agent.receive_client_response(
-            self.response, now=now, session_id=self.session_id, evaluation=self.evaluation
+            self.response,
+            now=now,
+            session_id=self.session_id,
+            evaluation=self.evaluation,
+            check=self.check,
         )
 
     def session_of(self, agent: Agent) -> Session | None:

@@ -70,6 +70,23 @@ class WrongToolCall(DomainError):
     code = "wrong_tool_call"
 
 
+class InvalidResponse(DomainError):
+    """The answer does not satisfy the widget it answers: nothing was recorded."""
+
+    code = "invalid_response"
+
+    def __init__(self, reasons: list[str]) -> None:
+        super().__init__("; ".join(reasons))
+        self.reasons = reasons
+
+
+class SessionStuck(DomainError):
+    """The session's next step is refused however often it is tried (the agent's state does
+    not move): driving it again changes nothing until something else changes the agent."""
+
+    code = "session_stuck"
+
+
 class ExecutionNotSuspended(DomainError):
     code = "execution_not_suspended"
 

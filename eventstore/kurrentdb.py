@@ -156,8 +156,14 @@ class KurrentDBEventStore(EventStore):
     def subscribe_all(self, after_position: int = 0) -> AsyncIterator[RecordedEvent]:
         return self._follow(after_position)
 
-    async def save_snapshot(self, snapshot: Snapshot) -> None:
+    async def save_snapshot(self, snapshot: Snapshot) -> bool:
         name = snapshot_stream(snapshot.stream)
+        last = await self._last_snapshot(name)
+        stored = snapshot_from_kurrent(snapshot.stream, last) if last is not None else None
+        if (stored is not None and stored.version >= snapshot.version) or (
+            await self.stream_version(snapshot.stream) != snapshot.version
+        ):
+            return False
         # Keep only the newest snapshot. The cap is set when the stream is new; afterwards its
         # metadata exists and the server refuses this write.
         with contextlib.suppress(WrongCurrentVersionError):
@@ -169,24 +175,35 @@ class KurrentDBEventStore(EventStore):
                 ),
                 "KurrentDB snapshot write failed",
             )
-        await _guard(
-            self._client.append_to_stream(
-                name,
-                events=[snapshot_to_kurrent(snapshot)],
-                current_version=KurrentStreamState.ANY,
-            ),
-            "KurrentDB snapshot write failed",
-        )
+        # At the snapshot stream's position we read: a newer snapshot written since wins.
+        try:
+            await _guard(
+                self._client.append_to_stream(
+                    name,
+                    events=[snapshot_to_kurrent(snapshot)],
+                    current_version=(
+                        last.stream_position if last is not None else KurrentStreamState.NO_STREAM
+                    ),
+                ),
+                "KurrentDB snapshot write failed",
+            )
+        except WrongCurrentVersionError:
+            return False
+        return True
 
-    async def load_snapshot(self, stream: str) -> Snapshot | None:
+    async def _last_snapshot(self, name: str) -> KurrentRecordedEvent | None:
         try:
             last = await _guard(
-                self._client.get_stream(snapshot_stream(stream), backwards=True, limit=1),
+                self._client.get_stream(name, backwards=True, limit=1),
                 "KurrentDB snapshot read failed",
             )
         except NotFoundError:
             return None
-        return snapshot_from_kurrent(stream, last[0]) if last else None
+        return last[0] if last else None
+
+    async def load_snapshot(self, stream: str) -> Snapshot | None:
+        last = await self._last_snapshot(snapshot_stream(stream))
+        return snapshot_from_kurrent(stream, last) if last is not None else None
 
     async def close(self) -> None:
         await self._client.close()

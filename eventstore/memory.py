@@ -215,10 +215,15 @@ class InMemoryEventStore(EventStore):
             if len(page) < _PAGE:
                 await self._log.changed(position)
 
-    async def save_snapshot(self, snapshot: Snapshot) -> None:
+    async def save_snapshot(self, snapshot: Snapshot) -> bool:
         state = canonical_json.dumps(snapshot.state)
         log = await self._round_trip()
+        stored = log.snapshots.get(snapshot.stream)
+        current = len(log.streams.get(snapshot.stream, ()))
+        if current != snapshot.version or (stored is not None and stored[0] >= snapshot.version):
+            return False
         log.snapshots[snapshot.stream] = (snapshot.version, snapshot.schema, state)
+        return True
 
     async def load_snapshot(self, stream: str) -> Snapshot | None:
         stored = (await self._round_trip()).snapshots.get(stream)

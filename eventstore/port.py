@@ -299,8 +299,15 @@ class EventStore(abc.ABC):
         """Catch up from ``after_position``, then follow new events live, forever."""
 
     @abc.abstractmethod
-    async def save_snapshot(self, snapshot: Snapshot) -> None:
-        """Store (replace) the stream's snapshot."""
+    async def save_snapshot(self, snapshot: Snapshot) -> bool:
+        """Store the stream's snapshot if it is current and newer; say whether it was stored.
+
+        Conditional in the store, not in the caller: a snapshot is taken only when the stream
+        is still at ``snapshot.version`` (its writer's state is the stored one, nobody wrote
+        since) and that version is newer than the stored snapshot's. So a slow or stale writer
+        (an old activation, a failover overlap) can never replace a newer snapshot or persist
+        state the stream does not hold; refusing costs only a longer replay on the next load.
+        """
 
     @abc.abstractmethod
     async def load_snapshot(self, stream: str) -> Snapshot | None:

@@ -33,6 +33,7 @@ from eventstore.port import (
     check_expected_version,
     stored_batch_end,
 )
+from eventstore.postgres_settings import PostgresSettings
 
 DEFAULT_SCHEMA = "agenthost"
 # Quoted everywhere anyway; the length keeps "<schema>_events", the NOTIFY channel, within
@@ -111,18 +112,23 @@ class PostgresEventStore(EventStore):
         pool_size: int = 10,
         connect_timeout: int = 10,
         poll_interval: float = 1.0,
+        settings: PostgresSettings | None = None,
     ) -> PostgresEventStore:
         """Connect, creating the schema on first use; an unreachable server raises
-        StoreUnavailable after about ``connect_timeout`` seconds (libpq's minimum is 2)."""
+        StoreUnavailable after about ``connect_timeout`` seconds (libpq's minimum is 2).
+
+        Every connection gets ``settings``' timeouts (the environment's by default), so a
+        stalled client cannot hold the append lock for long."""
         if not _SCHEMA_NAME.fullmatch(schema):
             raise ValueError(f"invalid schema name {schema!r}: use letters, digits and _ (max 56)")
+        conninfo = (PostgresSettings() if settings is None else settings).conninfo(dsn)
         with _guard(f"cannot open PostgreSQL event store (schema {schema})"):
             # A direct connection first: it fails fast and says why, where the pool would only
             # time out.
-            async with await _connect(dsn, connect_timeout) as db:
+            async with await _connect(conninfo, connect_timeout) as db:
                 await _migrate(db, schema)
             pool: _Pool = AsyncConnectionPool(
-                dsn,
+                conninfo,
                 kwargs={"autocommit": True, "connect_timeout": connect_timeout},
                 min_size=1,
                 max_size=pool_size,
@@ -135,7 +141,7 @@ class PostgresEventStore(EventStore):
             except BaseException:
                 await pool.close()
                 raise
-        return cls(pool, dsn, schema, connect_timeout, poll_interval)
+        return cls(pool, conninfo, schema, connect_timeout, poll_interval)
 
     async def append(
         self, stream: str, events: Sequence[NewEvent], expected_version: ExpectedVersion
@@ -275,19 +281,30 @@ class PostgresEventStore(EventStore):
         finally:
             await listener.close()
 
-    async def save_snapshot(self, snapshot: Snapshot) -> None:
+    async def save_snapshot(self, snapshot: Snapshot) -> bool:
         state = canonical_json.dumps(snapshot.state)
         with _guard("PostgreSQL snapshot write failed"):
             async with self._pool.connection() as db:
-                await db.execute(
+                cursor = await db.execute(
                     self._sql(
-                        "INSERT INTO {schema}.snapshots (stream, version, schema, state) "
-                        "VALUES (%s, %s, %s, %s::jsonb) "
+                        "INSERT INTO {schema}.snapshots AS stored (stream, version, schema, state) "
+                        "SELECT %s, %s, %s, %s::jsonb WHERE "
+                        "(SELECT COALESCE(MAX(version), 0) FROM {schema}.events "
+                        "WHERE stream = %s) = %s "
                         "ON CONFLICT (stream) DO UPDATE SET version = excluded.version, "
-                        "schema = excluded.schema, state = excluded.state"
+                        "schema = excluded.schema, state = excluded.state "
+                        "WHERE excluded.version > stored.version"
                     ),
-                    (snapshot.stream, snapshot.version, snapshot.schema, state),
+                    (
+                        snapshot.stream,
+                        snapshot.version,
+                        snapshot.schema,
+                        state,
+                        snapshot.stream,
+                        snapshot.version,
+                    ),
                 )
+                return cursor.rowcount == 1
 
     async def load_snapshot(self, stream: str) -> Snapshot | None:
         rows = await self._fetch(

@@ -210,23 +210,30 @@ class SQLiteEventStore(EventStore):
     def subscribe_all(self, after_position: int = 0) -> AsyncIterator[RecordedEvent]:
         return follow_all(self, after_position, self._wait_for_change)
 
-    async def save_snapshot(self, snapshot: Snapshot) -> None:
-        # Through the writer (under its lock) so it never lands inside an append's transaction.
+    async def save_snapshot(self, snapshot: Snapshot) -> bool:
+        # Through the writer (under its lock) so it never lands inside an append's transaction,
+        # and the stream cannot move between the check and the write.
         async with self._write_lock:
-            await _guard(
+            cursor = await _guard(
                 self._writer.execute(
-                    "INSERT INTO snapshots (stream, version, schema, state) VALUES (?, ?, ?, ?) "
+                    "INSERT INTO snapshots (stream, version, schema, state) "
+                    "SELECT ?, ?, ?, ? WHERE "
+                    "(SELECT COALESCE(MAX(version), 0) FROM events WHERE stream = ?) = ? "
                     "ON CONFLICT (stream) DO UPDATE SET version = excluded.version, "
-                    "schema = excluded.schema, state = excluded.state",
+                    "schema = excluded.schema, state = excluded.state "
+                    "WHERE excluded.version > snapshots.version",
                     (
                         snapshot.stream,
                         snapshot.version,
                         snapshot.schema,
                         canonical_json.dumps(snapshot.state),
+                        snapshot.stream,
+                        snapshot.version,
                     ),
                 ),
                 "SQLite snapshot write failed",
             )
+            return cursor.rowcount == 1
 
     async def load_snapshot(self, stream: str) -> Snapshot | None:
         rows = await self._fetch(

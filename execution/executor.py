@@ -21,7 +21,10 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
+from pydantic import JsonValue
+
 from domain.access import Caller
+from domain.answer_check import CheckedAnswer
 from domain.commands import (
     Command,
     CommandResult,
@@ -31,7 +34,7 @@ from domain.commands import (
     SuspendExecution,
     TerminateSession,
 )
-from domain.errors import DomainError, InvalidCommand
+from domain.errors import DomainError, InvalidCommand, InvalidResponse, SessionStuck
 from domain.execution_state import ExecutionState, LlmMessage, PendingToolCall, ToolCall
 from domain.session import ClientAction, ClientResponse, Session, SessionConfig
 from domain.state import AgentState
@@ -50,6 +53,7 @@ from execution.llm_steps import (
     assistant_turns,
     next_llm_step,
     tool_message,
+    with_unique_call_ids,
 )
 from execution.server_tools import ServerToolRegistry, ToolOutcome
 from execution.templates import runner
@@ -93,14 +97,8 @@ class Outcome(StrEnum):
     """A time limit of the session's template ended it."""
     NO_DRIVER = "no_driver"
     """Neither a template nor an LLM can drive this session."""
-
-
-class InvalidResponse(ValueError):
-    """The user's answer does not fit the widget: nothing was recorded."""
-
-    def __init__(self, reasons: list[str]) -> None:
-        super().__init__("; ".join(reasons))
-        self.reasons = reasons
+    STUCK = "stuck"
+    """Its next step is refused on a state that does not move (``SessionStuck``)."""
 
 
 def step_command_id(session_id: str, step: str) -> uuid.UUID:
@@ -159,7 +157,13 @@ class ProactiveAgentExecutor:
         return config
 
     async def advance(self, agent_id: str) -> Outcome:
-        """Take steps until the session waits on the user, ends, or cannot be driven."""
+        """Take steps until the session waits on the user, ends, or cannot be driven.
+
+        A refused step is tried again only if the agent moved meanwhile (another process or
+        the user changed it, so the next step is decided afresh). Refused on a state that did
+        not move, it would be refused forever: that fails at once with ``SessionStuck``,
+        having stored nothing.
+        """
         for _ in range(MAX_STEPS_PER_ADVANCE):
             state = await self._bus.agent_state(agent_id)
             session = state.active_session if state is not None else None
@@ -168,12 +172,16 @@ class ProactiveAgentExecutor:
             try:
                 outcome = await self._step(state, session)
             except DomainError as error:
-                # The session moved on under us (another process, the user): decide again.
+                if await self._bus.agent_state(agent_id) == state:
+                    log.warning("agent %s: step refused on an unchanged state: %s", agent_id, error)
+                    raise SessionStuck(
+                        f"agent {agent_id}: the session's next step is refused ({error.code})"
+                    ) from error
                 log.info("step on agent %s refused (%s); re-reading", agent_id, error)
                 continue
             if outcome is not None:
                 return outcome
-        raise RuntimeError(
+        raise SessionStuck(
             f"agent {agent_id}: no resting point after {MAX_STEPS_PER_ADVANCE} steps"
         )
 
@@ -187,46 +195,38 @@ class ProactiveAgentExecutor:
         request_fingerprint: str | None = None,
         session_id: str | None = None,
     ) -> CommandResult:
-        """Validate and record the user's answer to the pending widget (``advance`` goes on).
+        """Record the user's answer to the pending widget, checked and normalised inside the
+        command against the widget it finds pending (``advance`` goes on).
 
-        Raises InvalidResponse with every reason (nothing recorded) or the domain's refusal
+        Refused with InvalidResponse (every reason, nothing recorded) or the domain's refusal
         (no session, not that session, no widget pending, another tool call id), decided
         after a retry is recognised: a retried answer that ended its session is answered as
         the first time. ``request_fingerprint`` goes with the command, so its id sent again
         for another answer is refused, not a retry. ``session_id``: the session the caller
         answers in (None: whichever is active).
         """
-        state = await self._bus.agent_state(agent_id)
-        session = state.active_session if state is not None else None
-        if session is not None and session_id not in (None, session.session_id):
-            session = None  # not the session the caller answers in: the aggregate refuses
-        action = session.pending_action if session is not None else None
-        evaluation = None
-        if (
-            session is not None
-            and action is not None
-            and action.tool_call_id == response.tool_call_id
-        ):
-            reasons = widgets.validate_response(action, response.response)
-            if reasons:
-                raise InvalidResponse(reasons)
-            evaluation = self._evaluate(session, response)
-            response = response.model_copy(
-                update={"response": widgets.normalise_response(action, response.response)}
-            )
-        # Otherwise the aggregate decides: a retry of an answer already recorded is
-        # recognised by its command id and answered alike; anything else it refuses
-        # (no session, nothing pending, another tool call).
         command = SubmitResponse(
             agent_id=agent_id,
             caller=caller,
-            session_id=session.session_id if session is not None else session_id,
+            session_id=session_id,
             response=response,
-            evaluation=evaluation,
+            check=self._check_answer,
             request_fingerprint=request_fingerprint,
             **({"command_id": command_id} if command_id is not None else {}),
         )
         return await self._bus.execute(command)
+
+    def _check_answer(
+        self, session: Session, action: ClientAction, answer: JsonValue
+    ) -> CheckedAnswer:
+        reasons = widgets.validate_response(action, answer)
+        if reasons:
+            raise InvalidResponse(reasons)
+        evaluation = None
+        if session.config.template_id is not None:  # an LLM session's model judges its own
+            template = session_template(session)
+            evaluation = runner.evaluate(template, action.tool_call_id, answer)
+        return CheckedAnswer(widgets.normalise_response(action, answer), evaluation)
 
     # ------------------------------------------------------------------ steps
 
@@ -236,13 +236,6 @@ class ProactiveAgentExecutor:
         if self._llm is None:
             return Outcome.NO_DRIVER
         return await self._llm_step(state, session, self._llm)
-
-    def _evaluate(self, session: Session, response: ClientResponse) -> dict[str, Any] | None:
-        """A templated session scores the answer as it is recorded; an LLM judges its own."""
-        if session.config.template_id is None or session.pending_action is None:
-            return None
-        template = session_template(session)
-        return runner.evaluate(template, session.pending_action.tool_call_id, response.response)
 
     async def _template_step(self, state: AgentState, session: Session) -> Outcome:
         template = session_template(session)
@@ -307,14 +300,16 @@ class ProactiveAgentExecutor:
                         EphemeralEvent(state.id, sid, "content_chunk", {"delta": text})
                     ),
                 )
-                await self._record(state.id, sid, f"{position}/assistant", turn.message)
+                await self._record(
+                    state.id, sid, f"{position}/assistant", with_unique_call_ids(turn.message)
+                )
             case RunServerTool(call=call):
                 outcome = await self._run_server_tool(state, sid, call)
                 await self._record(
                     state.id, sid, f"{position}/tool/{call.id}", tool_message(call, outcome.content)
                 )
-            case AskClient(call=call):
-                if await self._ask(state, session, call):
+            case AskClient(call=call, item_id=item_id):
+                if await self._ask(state, session, call, item_id):
                     return Outcome.WAITING_FOR_USER
             case RecordAnswer(call=call, item=item):
                 await self._record(
@@ -340,7 +335,7 @@ class ProactiveAgentExecutor:
         )
         return outcome
 
-    async def _ask(self, state: AgentState, session: Session, call: ToolCall) -> bool:
+    async def _ask(self, state: AgentState, session: Session, call: ToolCall, item_id: str) -> bool:
         """Show the widget and suspend (True), or hand bad arguments back as a tool error."""
         sid = session.session_id
         try:
@@ -359,7 +354,8 @@ class ProactiveAgentExecutor:
                 call_id=call.id, tool_name=call.name, arguments=call.arguments
             ),
         )
-        await self._suspend(state, session, action, call.id, f"suspend/{call.id}", progress)
+        step = f"{len(session.transcript)}/suspend/{call.id}"
+        await self._suspend(state, session, action, item_id, step, progress)
         return True
 
     async def _suspend(

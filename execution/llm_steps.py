@@ -36,6 +36,9 @@ class RunServerTool:
 class AskClient:
     call: ToolCall
     """A client tool the LLM called: show its widget and suspend."""
+    item_id: str
+    """The session item its answer goes in: the call's id scoped to its turn
+    (``turn_item_id``), since providers reuse ids across turns."""
 
 
 @dataclass(frozen=True)
@@ -71,11 +74,37 @@ def next_llm_step(session: Session, is_client_tool: Callable[[str], bool]) -> Ll
             continue
         if not is_client_tool(call.name):
             return RunServerTool(call)
-        item = _answered_item(session.items, call.id)
-        return RecordAnswer(call, item) if item is not None else AskClient(call)
+        item_id = turn_item_id(last_assistant, call.id)
+        item = _answered_item(session.items, item_id)
+        return RecordAnswer(call, item) if item is not None else AskClient(call, item_id)
     if not assistant.tool_calls and last_assistant == len(transcript) - 1:
         return TurnEnded(assistant)
     return CallLlm(iteration)
+
+
+def turn_item_id(turn: int, call_id: str) -> str:
+    """A widget's item id: its call id within the assistant turn at transcript index ``turn``.
+
+    Tool-call ids are the provider's, unique within one response at best: a server that
+    answers every turn with ``call_0`` would otherwise find the first widget's answer for
+    every later one.
+    """
+    return f"{turn}/{call_id}"
+
+
+def with_unique_call_ids(message: LlmMessage) -> LlmMessage:
+    """The assistant turn with one id per tool call: a repeated id gets a ``~n`` suffix, so
+    each call gets its own tool message (the model sees the ids the turn is stored with)."""
+    seen: dict[str, int] = {}
+    calls = []
+    for call in message.tool_calls:
+        count = seen[call.id] = seen.get(call.id, 0) + 1
+        calls.append(call if count == 1 else call.model_copy(update={"id": f"{call.id}~{count}"}))
+    return (
+        message.model_copy(update={"tool_calls": tuple(calls)})
+        if len(seen) < len(calls)
+        else message
+    )
 
 
 def assistant_turns(transcript: Sequence[LlmMessage]) -> int:
@@ -101,9 +130,8 @@ def _last_assistant_index(transcript: Sequence[LlmMessage]) -> int | None:
     return None
 
 
-def _answered_item(items: Sequence[SessionItem], call_id: str) -> SessionItem | None:
+def _answered_item(items: Sequence[SessionItem], item_id: str) -> SessionItem | None:
     for item in items:
-        action = item.client_action
-        if action is not None and action.tool_call_id == call_id and item.completed_at is not None:
+        if item.item_id == item_id and item.completed_at is not None:
             return item
     return None

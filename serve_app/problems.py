@@ -35,18 +35,19 @@ from domain.errors import (
     ExecutionNotSuspended,
     InvalidAssignment,
     InvalidCommand,
+    InvalidResponse,
     NoActiveSession,
     NoPendingClientAction,
     OwnerCannotLeave,
     SessionAlreadyActive,
     SessionMismatch,
+    SessionStuck,
     UnknownEventType,
     UserAlreadyAssigned,
     UserNotAssigned,
     WrongToolCall,
 )
 from eventstore.port import EventStoreError, StoreUnavailable, WrongExpectedVersion
-from execution.executor import InvalidResponse
 from execution.llm.port import LlmError, LlmRejected, LlmUnavailable
 from projections.store import ReadModelUnavailable
 from serve_app.auth import AuthError, AuthUnavailable
@@ -404,6 +405,7 @@ RULES: Mapping[type[Exception], Rule] = {
     ClientActionAlreadyPending: Rule(409),
     NoPendingClientAction: Rule(409),
     WrongToolCall: Rule(409),
+    SessionStuck: Rule(409),
     ExecutionNotSuspended: Rule(409),
     ExecutionAlreadySuspended: Rule(409),
     DomainError: Rule(400),

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from application.service import AgentApplication
 from application.use_case import UseCase
+from domain.errors import SessionStuck
 from execution.executor import Outcome
 
 
 class DriveSession(UseCase[Outcome]):
     """Idempotent: a session already resting answers where it rests (a system request: the
-    executor's own steps carry no caller)."""
+    executor's own steps carry no caller). A stuck session answers ``STUCK``: for the sweeper
+    a state to count, not a failure to log every round."""
 
     async def run(self, app: AgentApplication) -> Outcome:
-        return await app.drive(self.agent_id)
+        try:
+            return await app.drive(self.agent_id)
+        except SessionStuck:
+            return Outcome.STUCK

@@ -622,21 +622,54 @@ async def test_subscribe_all_catches_up_then_follows_live_appends_from_any_insta
 async def test_snapshots_are_saved_replaced_and_loaded_per_stream(event_store: EventStore) -> None:
     stream, other = new_stream(), new_stream()
     assert await event_store.load_snapshot(stream) is None
+    await event_store.append(stream, batch(stream, 3), StreamState.NO_STREAM)
 
     first = Snapshot(stream=stream, version=3, state={"name": "ä", "tags": ["x", {"y": None}]})
-    await event_store.save_snapshot(first)
+    assert await event_store.save_snapshot(first)
     assert await event_store.load_snapshot(stream) == first
     assert (await event_store.load_snapshot(stream) or first).schema == 1
 
+    await event_store.append(stream, batch(stream, 4), 3)
     replaced = Snapshot(stream=stream, version=7, state={"name": "b"}, schema=2)
-    await event_store.save_snapshot(replaced)
+    assert await event_store.save_snapshot(replaced)
     assert await event_store.load_snapshot(stream) == replaced
     assert await event_store.load_snapshot(other) is None
 
+    await event_store.append(other, batch(other, 1), StreamState.NO_STREAM)
     theirs = Snapshot(stream=other, version=1, state={}, schema=5)
-    await event_store.save_snapshot(theirs)
+    assert await event_store.save_snapshot(theirs)
     assert await event_store.load_snapshot(other) == theirs
     assert await event_store.load_snapshot(stream) == replaced
+
+
+async def test_a_snapshot_is_stored_only_at_the_streams_version_and_newer_than_the_stored_one(
+    event_store: EventStore,
+) -> None:
+    """A stale writer (an old activation, a failover overlap) cannot replace a newer snapshot
+    or persist a state the stream does not hold."""
+    stream = new_stream()
+    await event_store.append(stream, batch(stream, 5), StreamState.NO_STREAM)
+    current = Snapshot(stream=stream, version=5, state={"at": 5})
+    assert await event_store.save_snapshot(current)
+
+    refused = [
+        Snapshot(stream=stream, version=5, state={"at": "a diverged 5"}),  # not newer
+        Snapshot(stream=stream, version=3, state={"at": 3}),  # older than the stored one
+        Snapshot(stream=stream, version=9, state={"at": 9}),  # past the stream's head
+    ]
+    for snapshot in refused:
+        assert not await event_store.save_snapshot(snapshot), snapshot
+    await event_store.append(stream, batch(stream, 2), 5)
+    # behind the stream: its writer's state is not the stored one any more
+    assert not await event_store.save_snapshot(Snapshot(stream=stream, version=6, state={}))
+    nowhere = Snapshot(stream=new_stream(), version=1, state={})  # a stream with no events
+    assert not await event_store.save_snapshot(nowhere)
+    assert await event_store.load_snapshot(nowhere.stream) is None
+
+    assert await event_store.load_snapshot(stream) == current
+    latest = Snapshot(stream=stream, version=7, state={"at": 7})
+    assert await event_store.save_snapshot(latest)
+    assert await event_store.load_snapshot(stream) == latest
 
 
 # --- concurrency ----------------------------------------------------------------------------

@@ -22,10 +22,10 @@ from application.bootstrap import HostConfig, build_application
 from application.service import AgentApplication
 from domain.commands import GetOrCreateAgent, StartSession, UpdatePreferences
 from domain.enums import AgentType, SessionStatus
-from domain.errors import NoPendingClientAction
+from domain.errors import InvalidResponse, NoPendingClientAction
 from domain.session import ClientResponse
 from domain.state import AgentState
-from execution.executor import EphemeralEvent, InvalidResponse, Outcome, ProactiveAgentExecutor
+from execution.executor import EphemeralEvent, Outcome, ProactiveAgentExecutor
 from execution.llm.openai_compatible import OpenAICompatibleProvider
 from execution.llm.port import LlmUnavailable
 from execution.llm.settings import LlmSettings
@@ -182,6 +182,34 @@ async def test_an_invalid_answer_is_refused_with_reasons_and_changes_nothing(
     assert await state_of(host, agent_id) == before
 
 
+async def test_a_tool_call_id_the_provider_reuses_is_a_new_widget_not_the_old_answer(
+    host: AgentApplication, llm_server: FakeLlmServer
+) -> None:
+    # Given a provider that names every tool call call_0, and a first widget answered
+    agent_id = await started_agent(host)
+    second = {"prompt": "What is 3 x 3?", "options": ["6", "9"]}
+    llm_server.script(
+        tool_turn("call_0", "present_choices", CHOICE),
+        tool_turn("call_0", "present_choices", second),
+    )
+    run = executor(host, llm_server)
+    await run.advance(agent_id)
+    await run.respond(agent_id, ClientResponse(tool_call_id="call_0", response={"selection": "42"}))
+
+    # When the model's next turn asks a new widget under the same id
+    outcome = await run.advance(agent_id)
+
+    # Then the new widget waits for its own answer: the first answer is not fed back to it
+    assert outcome is Outcome.WAITING_FOR_USER
+    session = (await state_of(host, agent_id)).active_session
+    assert session is not None
+    assert session.pending_action is not None
+    assert session.pending_action.props["prompt"] == "What is 3 x 3?"
+    answers = [m for m in session.transcript if m.role == "tool"]
+    assert len(answers) == 1  # the first widget's, once
+    assert [i.item_id for i in session.items] == ["0/call_0", "2/call_0"]
+
+
 async def test_bad_widget_arguments_go_back_to_the_model_as_a_tool_error(
     host: AgentApplication, llm_server: FakeLlmServer
 ) -> None:
@@ -283,7 +311,7 @@ async def test_two_executors_racing_on_one_agent_apply_each_step_once(
     session = (await state_of(host, agent_id)).active_session
     assert session is not None
     assert [m.role for m in session.transcript] == ["assistant", "tool", "assistant"]
-    assert [i.item_id for i in session.items] == ["w1"]
+    assert [i.item_id for i in session.items] == ["2/w1"]  # the call id within its turn
 
 
 async def _slow_lookup(_: Nothing) -> str:

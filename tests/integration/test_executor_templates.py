@@ -6,6 +6,7 @@ through ``respond`` exactly as the API will send them.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,13 +17,21 @@ from pydantic import JsonValue
 from application import use_cases
 from application.bootstrap import HostConfig, build_application
 from application.service import AgentApplication
-from domain.commands import GetOrCreateAgent, StartSession
+from domain.commands import (
+    Command,
+    CommandResult,
+    GetOrCreateAgent,
+    StartSession,
+    SubmitResponse,
+    SuspendExecution,
+    UpdatePreferences,
+)
 from domain.enums import AgentType, SessionStatus
-from domain.errors import InvalidCommand
+from domain.errors import ExecutionAlreadySuspended, InvalidCommand, InvalidResponse, SessionStuck
 from domain.session import ClientResponse, SessionConfig
 from domain.state import AgentState
 from execution.agent_profiles import agent_profile
-from execution.executor import InvalidResponse, Outcome, ProactiveAgentExecutor
+from execution.executor import Outcome, ProactiveAgentExecutor
 from execution.templates.loader import get_template
 from execution.templates.model import ChoiceRule, TemplateItem, right_answer
 
@@ -179,3 +188,94 @@ def test_every_default_template_named_by_an_agent_type_exists() -> None:
         default = agent_profile(agent_type).default_template
         if default is not None:
             assert get_template(default).id == default
+
+
+class HeldSuspend:
+    """A command bus that holds the executor's suspend until an answer arrives, then runs the
+    suspend first: an answer racing a drive that shows its widget in between."""
+
+    def __init__(self, app: AgentApplication) -> None:
+        self._app = app
+        self._answer_arrived = asyncio.Event()
+        self._suspended = asyncio.Event()
+
+    async def execute(self, command: Command) -> CommandResult:
+        if isinstance(command, SuspendExecution):
+            await self._answer_arrived.wait()
+            try:
+                return await self._app.execute(command)
+            finally:
+                self._suspended.set()
+        if isinstance(command, SubmitResponse):
+            self._answer_arrived.set()
+            await self._suspended.wait()
+        return await self._app.execute(command)
+
+    async def agent_state(self, agent_id: str) -> AgentState | None:
+        return await self._app.agent_state(agent_id)
+
+
+async def test_an_answer_racing_the_suspend_of_its_widget_is_checked_against_it(
+    host: AgentApplication,
+) -> None:
+    # Given a drive about to show the first widget, and an answer sent before it is shown
+    agent_id = await templated_agent(host)
+    bus = HeldSuspend(host)
+    run = ProactiveAgentExecutor(bus)
+    drive = asyncio.create_task(run.advance(agent_id))
+    item_id = get_template(TEMPLATE).items[0].id
+    await asyncio.sleep(0.05)  # the drive waits in its suspend now
+
+    # When the answer is recorded just after the widget is shown
+    with pytest.raises(InvalidResponse):
+        await run.respond(agent_id, ClientResponse(tool_call_id=item_id, response={"index": 9}))
+
+    # Then it was checked against the widget it found: refused, nothing recorded
+    assert await drive is Outcome.WAITING_FOR_USER
+    session = (await state_of(host, agent_id)).active_session
+    assert session is not None
+    assert session.pending_action is not None
+    assert all(item.completed_at is None for item in session.items)
+
+
+class RefusingSuspends:
+    """A command bus on which every suspend is refused however often it is tried."""
+
+    def __init__(self, app: AgentApplication) -> None:
+        self._app = app
+        self.refused = 0
+
+    async def execute(self, command: Command) -> CommandResult:
+        if isinstance(command, SuspendExecution):
+            self.refused += 1
+            raise ExecutionAlreadySuspended("refused the same way every time")
+        return await self._app.execute(command)
+
+    async def agent_state(self, agent_id: str) -> AgentState | None:
+        return await self._app.agent_state(agent_id)
+
+
+async def test_a_step_refused_on_an_unchanged_state_fails_at_once_and_sweeps_stay_quiet(
+    host: AgentApplication,
+) -> None:
+    # Given a session whose next step the aggregate refuses deterministically
+    agent_id = await templated_agent(host)
+    bus = RefusingSuspends(host)
+    host.executor = ProactiveAgentExecutor(bus)
+    before = await state_of(host, agent_id)
+
+    # When it is driven, as a request would
+    with pytest.raises(SessionStuck):
+        await host.drive(agent_id)
+
+    # Then it failed in one try and stored nothing
+    assert bus.refused == 1
+    assert await state_of(host, agent_id) == before
+    # and sweeps answer "stuck" without trying the step again, until the agent moves
+    sweep = use_cases.DriveSession(agent_id=agent_id)
+    assert await host.handle(sweep) is Outcome.STUCK
+    assert await host.handle(sweep) is Outcome.STUCK
+    assert bus.refused == 1
+    await host.execute(UpdatePreferences(agent_id=agent_id, changes={"level": "beginner"}))
+    assert await host.handle(sweep) is Outcome.STUCK
+    assert bus.refused == 2

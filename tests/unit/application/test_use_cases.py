@@ -16,8 +16,7 @@ from application.use_cases import AnswerWidget, ReadCurrentSession, StartSession
 from domain.access import Caller
 from domain.commands import AssignUser, GetOrCreateAgent, TerminateSession, UpdatePreferences
 from domain.enums import AgentType, AssignmentRole
-from domain.errors import AccessDenied, AgentNotFound, WrongToolCall
-from execution.executor import InvalidResponse
+from domain.errors import AccessDenied, AgentNotFound, InvalidResponse, WrongToolCall
 from serve_app.auth import AuthSettings, mint_dev_token
 from tests.support.inprocess_api import inprocess_api
 

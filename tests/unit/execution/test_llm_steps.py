@@ -16,6 +16,8 @@ from execution.llm_steps import (
     TurnEnded,
     WaitForClient,
     next_llm_step,
+    turn_item_id,
+    with_unique_call_ids,
 )
 
 T0 = datetime(2026, 11, 25, tzinfo=UTC)
@@ -44,10 +46,10 @@ def result(call: ToolCall) -> LlmMessage:
     return LlmMessage(role="tool", content="2", tool_call_id=call.id, name=call.name)
 
 
-def answered_item(call: ToolCall) -> SessionItem:
+def answered_item(call: ToolCall, turn: int = 0) -> SessionItem:
     action = widgets.client_action(call.id, call.name, call.arguments)
     return SessionItem(
-        item_id=call.id,
+        item_id=turn_item_id(turn, call.id),
         sequence=1,
         client_action=action,
         started_at=T0,
@@ -69,7 +71,7 @@ def test_unanswered_server_tools_run_before_anything_else() -> None:
 
 
 def test_a_client_tool_is_asked_once_the_server_tools_have_results() -> None:
-    assert step(session(assistant(CALC, WIDGET), result(CALC))) == AskClient(WIDGET)
+    assert step(session(assistant(CALC, WIDGET), result(CALC))) == AskClient(WIDGET, "0/w1")
 
 
 def test_a_pending_widget_means_waiting() -> None:
@@ -93,3 +95,20 @@ def test_a_reply_without_tool_calls_ends_the_turn_unless_the_user_spoke_after() 
     final = assistant(text="Done.")
     assert step(session(final)) == TurnEnded(final)
     assert step(session(final, LlmMessage(role="user", content="one more?"))) == CallLlm(1)
+
+
+def test_a_call_id_the_provider_reuses_in_a_later_turn_is_a_new_widget() -> None:
+    # Given a first widget answered under call id w1
+    first = assistant(WIDGET)
+    answered = session(first, result(WIDGET), items=(answered_item(WIDGET, turn=0),))
+    # When a later turn calls a widget with the same id
+    later = answered.model_copy(update={"transcript": (*answered.transcript, assistant(WIDGET))})
+    # Then it is asked, not answered with the first one's answer
+    assert step(later) == AskClient(WIDGET, turn_item_id(2, "w1"))
+
+
+def test_tool_calls_sharing_an_id_in_one_turn_get_one_id_each() -> None:
+    twice = assistant(CALC, CALC.model_copy(update={"name": "other"}), CALC)
+    assert [c.id for c in with_unique_call_ids(twice).tool_calls] == ["c1", "c1~2", "c1~3"]
+    once = assistant(CALC, WIDGET)
+    assert with_unique_call_ids(once) is once

@@ -16,9 +16,14 @@ from pydantic import BaseModel, Field
 from ray.exceptions import ActorUnavailableError, GetTimeoutError, RayActorError, RayTaskError
 
 from domain import errors
-from domain.errors import AgentNotFound, CorruptStream, DomainError, SessionAlreadyActive
+from domain.errors import (
+    AgentNotFound,
+    CorruptStream,
+    DomainError,
+    InvalidResponse,
+    SessionAlreadyActive,
+)
 from eventstore.port import StoreUnavailable, WrongExpectedVersion
-from execution.executor import InvalidResponse
 from execution.llm.port import LlmRejected, LlmUnavailable
 from serve_app.auth import AuthError, AuthUnavailable
 from serve_app.body_limit import MaxBodySizeMiddleware
@@ -36,10 +41,11 @@ AGENT_ID = "5f0c9b7e-0000-4000-8000-000000000001"
 OBSERVER_REFUSAL = "your role on this agent (observer) may read but not act"
 
 SERVER_SIDE = {DomainError, errors.UnknownEventType, errors.CorruptStream}
+OWN_ANSWER = {InvalidResponse}  # its own detail and members: tested as "invalid-response"
 DOMAIN_STATUS = {
     error: rule.status
     for error, rule in RULES.items()
-    if issubclass(error, DomainError) and error not in SERVER_SIDE
+    if issubclass(error, DomainError) and error not in SERVER_SIDE | OWN_ANSWER
 }
 """The status the table gives each client-facing domain refusal."""
 
@@ -172,7 +178,8 @@ def test_the_status_table_covers_every_client_facing_domain_error() -> None:
         for value in vars(errors).values()
         if isinstance(value, type) and issubclass(value, DomainError)
     }
-    assert refusals - SERVER_SIDE == set(DOMAIN_STATUS)
+    assert refusals - SERVER_SIDE - OWN_ANSWER == set(DOMAIN_STATUS)
+    assert RULES[InvalidResponse].status == 422
     assert DOMAIN_STATUS[errors.WrongToolCall] == 409
     assert DOMAIN_STATUS[errors.InvalidCommand] == 422
     assert DOMAIN_STATUS[errors.AccessDenied] == 403
