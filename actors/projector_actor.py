@@ -25,8 +25,9 @@ from tenacity import (
     wait_exponential,
 )
 
-from actors.placement import PROJECTOR_NAME
+from actors.placement import projector_name
 from actors.restarts import call_through_restarts
+from actors.rollout import fence
 from actors.settings import Settings
 from eventstore.factory import open_event_store
 from eventstore.port import StoreUnavailable
@@ -174,7 +175,10 @@ class ProjectorClient:
 
     async def _call(self, call: Callable[[ActorHandle[Any]], Awaitable[T]]) -> T:
         return await call_through_restarts(
-            lambda: self.handle, call, timeout_s=self._settings.actor_retry_timeout_s
+            lambda: self.handle,
+            call,
+            timeout_s=self._settings.actor_retry_timeout_s,
+            fence=lambda: fence(self._settings),
         )
 
 
@@ -198,7 +202,7 @@ def _projector_handle(settings: Settings) -> ActorHandle[Any]:
         event_store_url=settings.event_store_url, read_model_url=settings.read_model_url
     )
     handle: ActorHandle[Any] = ProjectorActor.options(  # type: ignore[attr-defined]
-        name=PROJECTOR_NAME,
+        name=projector_name(settings.generation),
         namespace=settings.ray_namespace,
         lifetime="detached",
         get_if_exists=True,

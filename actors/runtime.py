@@ -25,6 +25,7 @@ from ray.exceptions import RayActorError
 from actors.agent_host import AgentHost, HostInfo
 from actors.placement import dedicated_name, host_index, host_name
 from actors.restarts import call_through_restarts
+from actors.rollout import fence
 from actors.settings import Settings
 from application.agent_repository import AgentRepository
 from application.bootstrap import HostConfig
@@ -73,6 +74,7 @@ class AgentRuntime:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._config = host_config(settings)
+        self._generation = settings.generation
         self._handles: dict[str, ActorHandle[Any]] = {}
         self._opening = asyncio.Lock()
         self._store: EventStore | None = None
@@ -96,6 +98,7 @@ class AgentRuntime:
             lambda: self.host_for(request.agent_id),
             lambda host: host.handle.remote(request),
             timeout_s=self._settings.actor_retry_timeout_s,
+            fence=self._fence,
         )
 
     async def host_info(self, agent_id: str) -> HostInfo:
@@ -109,6 +112,7 @@ class AgentRuntime:
             lambda: self.host_for(agent_id),
             lambda host: host.info.remote(),
             timeout_s=self._settings.actor_retry_timeout_s,
+            fence=self._fence,
         )
         return info
 
@@ -116,11 +120,11 @@ class AgentRuntime:
         """The agent's host; a dedicated one only while it runs (else ``AgentNotFound``:
         requests go through ``handle``, which checks before it starts one)."""
         if self._settings.placement == "dedicated":
-            return self._dedicated_host(dedicated_name(agent_id), start=False)
-        return self._host(host_name(host_index(agent_id, self._settings.hosts)))
+            return self._dedicated_host(self._dedicated_name(agent_id), start=False)
+        return self._host(host_name(self._generation, host_index(agent_id, self._settings.hosts)))
 
     def sharded_hosts(self) -> list[ActorHandle[Any]]:
-        return [self._host(host_name(index)) for index in range(self._settings.hosts)]
+        return [self._host(host_name(self._generation, i)) for i in range(self._settings.hosts)]
 
     async def close(self) -> None:
         """Close the log connection the dedicated-placement check opened, if it did."""
@@ -132,9 +136,17 @@ class AgentRuntime:
         handle = self._handles.get(name)
         if handle is None:
             options = host_options(self._settings, name)
-            handle = AgentHost.options(**options).remote(self._config)  # type: ignore[attr-defined]
+            handle = AgentHost.options(**options).remote(  # type: ignore[attr-defined]
+                self._config, self._settings.ray_namespace, self._generation
+            )
             self._handles[name] = handle
         return handle
+
+    def _dedicated_name(self, agent_id: str) -> str:
+        return dedicated_name(self._generation, agent_id)
+
+    async def _fence(self) -> None:
+        await fence(self._settings)
 
     # ------------------------------------------------------------- dedicated placement
 
@@ -150,7 +162,7 @@ class AgentRuntime:
         request is admitted (it may create the agent, or the agent exists and the caller may
         see it). Checked again whenever the host has gone, so a cached handle to a host that
         exited admits nobody."""
-        name = dedicated_name(agent_id)
+        name = self._dedicated_name(agent_id)
         if not may_create:
             try:
                 return await self._through_restarts(name, call, start=False)
@@ -172,6 +184,7 @@ class AgentRuntime:
             lambda: self._dedicated_host(name, start=start),
             forgetting_a_dead_host,
             timeout_s=self._settings.actor_retry_timeout_s,
+            fence=self._fence,
         )
 
     def _dedicated_host(self, name: str, *, start: bool) -> ActorHandle[Any]:

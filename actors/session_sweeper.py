@@ -18,7 +18,7 @@ import ray
 from pydantic import BaseModel
 from ray.actor import ActorHandle
 
-from actors.placement import SWEEPER_NAME
+from actors.placement import sweeper_name
 from actors.runtime import AgentRuntime
 from actors.settings import Settings
 from application.use_cases import DriveSession
@@ -88,7 +88,7 @@ class SessionSweeper:
 def sweeper_handle(settings: Settings) -> ActorHandle[Any]:
     """Get (or start) the one detached sweeper of this namespace."""
     handle: ActorHandle[Any] = SessionSweeper.options(  # type: ignore[attr-defined]
-        name=SWEEPER_NAME,
+        name=sweeper_name(settings.generation),
         namespace=settings.ray_namespace,
         lifetime="detached",
         get_if_exists=True,

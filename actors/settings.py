@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from execution.llm.settings import LlmSettings
@@ -30,3 +32,17 @@ class Settings(BaseSettings):
     )
     llm: LlmSettings = Field(default_factory=LlmSettings)
     """AGENTHOST_LLM_*: read where the service starts and shipped to every host."""
+
+    @property
+    def generation(self) -> str:
+        """A digest of every setting the actors are created with, in each actor's name: a
+        redeploy that changes one starts new actors instead of reusing old ones that keep the
+        old values. Not the namespace (it names the deployment) nor the callers' own retry
+        budget. Secrets count (a rotated key must reach the hosts) but only as a digest."""
+        shaping = self.model_dump(exclude={"ray_namespace", "actor_retry_timeout_s"})
+        canonical = json.dumps(shaping, sort_keys=True, default=_revealed)
+        return hashlib.blake2b(canonical.encode(), digest_size=5).hexdigest()
+
+
+def _revealed(value: object) -> str:
+    return value.get_secret_value() if isinstance(value, SecretStr) else str(value)

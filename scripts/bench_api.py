@@ -37,7 +37,6 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from actors.projector_actor import ProjectorClient
 from actors.runtime import AgentRuntime, host_config
 from actors.settings import Settings
 from application import use_cases
@@ -466,8 +465,7 @@ def serving_api(settings: Settings, env: dict[str, str]) -> Iterator[str]:
         logging_level="ERROR",
     )
     try:
-        ProjectorClient(settings).handle  # noqa: B018 - starts the projector now
-        yield deploy(ApiSettings(port=free_port()), env)
+        yield deploy(ApiSettings(port=free_port()), settings, env)
     finally:
         serve.shutdown()
         ray.shutdown()

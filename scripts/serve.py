@@ -18,7 +18,6 @@ from urllib.parse import urlsplit
 import ray
 from rich.console import Console
 
-from actors.projector_actor import ProjectorClient
 from actors.session_sweeper import sweeper_handle
 from actors.settings import Settings
 from eventstore.factory import sqlite_path
@@ -52,9 +51,8 @@ def main() -> None:
     settings, api = Settings(), ApiSettings()
 
     ray.init(namespace=settings.ray_namespace, include_dashboard=False, log_to_driver=False)
-    ProjectorClient(settings).handle  # noqa: B018 - starts the detached projector now
+    url = deploy(api, settings)
     sweeper_handle(settings)
-    url = deploy(api)
     token = mint_dev_token(auth, DEV_USER, roles=("admin",)) if auth.oidc_issuer is None else None
 
     console.print(f"[bold green]Agent Host is up[/] at {url}  (OpenAPI: {url}/docs)")

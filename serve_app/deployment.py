@@ -12,6 +12,8 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 from ray import serve
 
+from actors.projector_actor import ProjectorClient
+from actors.rollout import roll_out
 from actors.settings import Settings
 from serve_app.app import create_app
 from serve_app.auth import AuthSettings
@@ -35,12 +37,17 @@ class AgentApi:
     """One replica of the HTTP front (the routes live in ``serve_app.agents``)."""
 
 
-def deploy(api: ApiSettings, env: dict[str, str] | None = None) -> str:
-    """Start Serve's HTTP proxy and the API on the connected Ray cluster; returns its URL.
+def deploy(api: ApiSettings, settings: Settings, env: dict[str, str] | None = None) -> str:
+    """Roll out ``settings``' generation, start its projector, then Serve's HTTP proxy and the
+    API on the connected Ray cluster; returns its URL.
 
-    ``env`` (default: this process's AGENTHOST_* variables) is what every replica sees.
+    The rollout first (``actors.rollout``): the actors of any older generation are gone
+    before this one's start, so no agent is ever held by two hosts. ``env`` (default: this
+    process's AGENTHOST_* variables; it must hold ``settings``) is what every replica sees.
     """
     shipped = env if env is not None else _agenthost_env()
+    roll_out(settings)
+    ProjectorClient(settings).handle  # noqa: B018 - this generation's projector, started now
     serve.start(http_options={"host": api.host, "port": api.port})
     serve.run(
         AgentApi.options(  # type: ignore[attr-defined]

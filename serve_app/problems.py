@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ray.exceptions import GetTimeoutError, RayActorError, RayError, RayTaskError
 from starlette.exceptions import HTTPException
 
+from actors.rollout import DeploymentRetired
 from application.errors import IdempotencyKeyReused
 from domain.errors import (
     AccessDenied,
@@ -454,6 +455,14 @@ RULES: Mapping[type[Exception], Rule] = {
     ),
     RayActorError: _ACTOR_UNAVAILABLE,
     GetTimeoutError: _ACTOR_UNAVAILABLE,
+    DeploymentRetired: Rule(
+        503,
+        "deployment_retired",
+        "Service being redeployed, nothing was lost",
+        f"This replica belongs to a deployment that was just replaced. {_RETRY}",
+        retry_after=_RETRY_SOON,
+        render=_dependency_failed,
+    ),
     LlmUnavailable: Rule(
         503,
         "llm_unavailable",

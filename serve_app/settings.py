@@ -13,7 +13,11 @@ class ApiSettings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
-    replicas: int = Field(default=1, ge=1, description="Serve replicas of the API")
+    replicas: int = Field(
+        default=2,
+        ge=1,
+        description="Serve replicas of the API: with two, a dying one costs only its requests",
+    )
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     read_your_writes_timeout_s: float = Field(
         default=5.0, gt=0, description="how long a query waits for the projector to catch up"

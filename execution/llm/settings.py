@@ -11,7 +11,6 @@ from typing import Self
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from execution.llm.openai_compatible import OpenAICompatibleProvider
 from execution.llm.port import LlmProvider
 
 
@@ -39,6 +38,10 @@ def provider_from_settings(settings: LlmSettings) -> LlmProvider | None:
     """The configured provider, or None when no LLM is configured (templated sessions)."""
     if settings.base_url is None:
         return None
+    # Imported here: the HTTP client costs a restarting host ~0.3 s it need not pay when no
+    # LLM is configured, and a host's restart time is how long its agents wait.
+    from execution.llm.openai_compatible import OpenAICompatibleProvider
+
     return OpenAICompatibleProvider(
         settings.base_url,
         settings.model,

@@ -11,7 +11,6 @@ from pathlib import Path
 import httpx
 from ray import serve
 
-from actors.projector_actor import ProjectorClient
 from actors.settings import Settings
 from execution.llm.settings import LlmSettings
 from serve_app.deployment import deploy, settings_env
@@ -46,8 +45,7 @@ def deployed_api(
         **(auth_env if auth_env is not None else {"AGENTHOST_AUTH_JWT_SECRET": SECRET}),
         "AGENTHOST_API_MAX_BODY_BYTES": str(api.max_body_bytes),
     }
-    ProjectorClient(settings).handle  # noqa: B018 - start the projector
-    url = deploy(api, env)
+    url = deploy(api, settings, env)
     try:
         yield url, settings
     finally:

@@ -15,6 +15,7 @@ import pytest
 from ray.util import list_named_actors
 
 from actors.placement import dedicated_name
+from actors.rollout import REGISTRY_NAME
 from actors.runtime import AgentRuntime
 from actors.settings import Settings
 from application.bootstrap import HostConfig, build_application
@@ -78,8 +79,13 @@ async def runtimes(settings: Settings, count: int = 1) -> AsyncIterator[list[Age
 
 
 def actors_in(namespace: str) -> list[str]:
+    """The namespace's agent hosts (not the deployment registry the hosts consult)."""
     listed = list_named_actors(all_namespaces=True)
-    return sorted(entry["name"] for entry in listed if entry["namespace"] == namespace)
+    return sorted(
+        entry["name"]
+        for entry in listed
+        if entry["namespace"] == namespace and entry["name"] != REGISTRY_NAME
+    )
 
 
 async def until_no_actors(namespace: str, timeout_s: float = 30.0) -> None:
@@ -141,12 +147,17 @@ async def test_no_actor_for_a_missing_agent_or_one_the_caller_may_not_see(
         GetOrCreateAgent.for_user("mallory", AgentType.TUTOR, caller=mallory)
     )
     assert mine.agent_id == agent_id_for("mallory", AgentType.TUTOR)
-    assert actors_in(namespace) == [dedicated_name(mine.agent_id)]
+    assert actors_in(namespace) == [dedicated_name(dedicated.generation, mine.agent_id)]
 
     state = await runtime.handle(ReadAgentState(agent_id=agent_id, caller=Caller(user_id=victim)))
     assert state is not None
     assert state.owner_user_id == victim
-    assert actors_in(namespace) == sorted([dedicated_name(mine.agent_id), dedicated_name(agent_id)])
+    assert actors_in(namespace) == sorted(
+        [
+            dedicated_name(dedicated.generation, mine.agent_id),
+            dedicated_name(dedicated.generation, agent_id),
+        ]
+    )
     admin = Caller(user_id="root", is_admin=True)
     assert await runtime.handle(ReadAgentState(agent_id=agent_id, caller=admin)) == state
 
@@ -172,7 +183,7 @@ async def test_an_idle_actor_exits_and_the_next_request_recreates_it(
     assert before is not None
     assert before.active_session is not None
     first_pid = (await runtime.host_info(agent_id)).pid
-    assert actors_in(namespace) == [dedicated_name(agent_id)]
+    assert actors_in(namespace) == [dedicated_name(idling.generation, agent_id)]
 
     # A request held open past the idle timeout keeps its host (the same process answers
     # meanwhile) and is answered; the actor leaves only after it.
@@ -192,12 +203,12 @@ async def test_an_idle_actor_exits_and_the_next_request_recreates_it(
 
     after = await runtime.handle(ReadAgentState(agent_id=agent_id, caller=owner))
     assert after == before
-    assert actors_in(namespace) == [dedicated_name(agent_id)]
+    assert actors_in(namespace) == [dedicated_name(idling.generation, agent_id)]
     assert (await runtime.host_info(agent_id)).pid != first_pid
 
     # Another caller's runtime finds the live actor and uses it.
     assert await other.handle(ReadAgentState(agent_id=agent_id, caller=owner)) == before
-    assert actors_in(namespace) == [dedicated_name(agent_id)]
+    assert actors_in(namespace) == [dedicated_name(idling.generation, agent_id)]
 
 
 async def test_the_application_is_idle_only_with_nothing_held_or_in_flight(

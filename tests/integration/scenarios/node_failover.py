@@ -43,9 +43,11 @@ def message(agent_id: str, n: int) -> RecordMessages:
 async def scenario(settings: Settings, remove_node: Callable[[str], None]) -> dict[str, object]:
     # The host may only run on worker nodes (they alone offer HOST_RESOURCE), so wherever it
     # lands, removing that node leaves another worker for it to restart on.
-    options = host_options(settings, host_name(0))
+    options = host_options(settings, host_name(settings.generation, 0))
     options["resources"] = {HOST_RESOURCE: 0.01}
-    AgentHost.options(**options).remote(host_config(settings))  # type: ignore[attr-defined]
+    AgentHost.options(**options).remote(  # type: ignore[attr-defined]
+        host_config(settings), settings.ray_namespace, settings.generation
+    )
 
     runtime = AgentRuntime(settings)
     agent_id = (await runtime.handle(GetOrCreateAgent.for_user("u", AgentType.TUTOR))).agent_id

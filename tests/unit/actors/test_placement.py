@@ -6,8 +6,18 @@ from collections import Counter
 from uuid import uuid4
 
 import pytest
+from pydantic import SecretStr
 
-from actors.placement import dedicated_name, host_index, host_name
+from actors.placement import (
+    dedicated_name,
+    generation_of,
+    host_index,
+    host_name,
+    projector_name,
+    sweeper_name,
+)
+from actors.settings import Settings
+from execution.llm.settings import LlmSettings
 
 AGENTS = [str(uuid4()) for _ in range(4000)]
 
@@ -38,8 +48,32 @@ def test_adding_a_host_moves_only_its_share() -> None:
     assert all(host_index(a, 5) == 4 for a in AGENTS if host_index(a, 4) != host_index(a, 5))
 
 
-def test_names_and_bad_counts() -> None:
-    assert host_name(3) == "agent-host-3"
-    assert dedicated_name("abc") == "agent:abc"
+def test_names_carry_the_generation_and_bad_counts_are_refused() -> None:
+    names = [
+        host_name("g1", 3),
+        dedicated_name("g1", "abc"),
+        projector_name("g1"),
+        sweeper_name("g1"),
+    ]
+    assert names == ["agent-host-g1-3", "agent:g1:abc", "agent-projector-g1", "agent-sweeper-g1"]
+    assert {generation_of(name) for name in names} == {"g1"}
+    assert generation_of("agent-deployment") is None
+    assert generation_of("SERVE_CONTROLLER_ACTOR") is None
     with pytest.raises(ValueError, match="at least one"):
         host_index("a", 0)
+
+
+def test_the_generation_follows_every_setting_actors_are_created_with() -> None:
+    base = Settings(hosts=2)
+    assert Settings(hosts=2).generation == base.generation
+    assert base.model_copy(update={"ray_namespace": "other"}).generation == base.generation
+    changed = [
+        base.model_copy(update={"hosts": 3}),
+        base.model_copy(update={"event_store_url": "postgresql://db/x"}),
+        base.model_copy(update={"snapshot_every": 7}),
+        base.model_copy(update={"llm": LlmSettings(api_key=SecretStr("rotated"))}),
+    ]
+    generations = {settings.generation for settings in changed}
+    assert len(generations) == len(changed)
+    assert base.generation not in generations
+    assert "rotated" not in str(generations)
