@@ -6,7 +6,8 @@ Measures, for ``sharded`` and ``dedicated`` placement and for the same applicati
 in-process (an ``AgentApplication``, the baseline without Ray): warm command latency
 (sequential, one agent), cold activation (first command to an agent not in memory; for
 ``dedicated`` this includes creating its actor process), throughput across many agents, and
-memory: RSS growth of the sharded hosts for ``--memory-agents`` active agents, and RSS of one
+memory: RSS growth of the sharded hosts for ``--memory-agents`` active agents (and for
+``--full-window-agents`` whose dedup windows are full, the worst case), and RSS of one
 dedicated actor (times the agent count: 10,000 processes do not fit on one machine). Writes
 section ``bench_runtime`` of docs/reports/agent-perf.md.
 """
@@ -29,12 +30,17 @@ from rich.progress import Progress
 from actors.agent_host import HostInfo
 from actors.runtime import AgentRuntime, host_config
 from actors.settings import Settings
+from application.agent_repository import AgentRepository
 from application.bootstrap import build_application
+from application.dedup_window import DEDUP_WINDOW_SIZE
 from application.use_case import UseCases
+from application.use_cases import ReadAgentState
+from domain.agent import Agent
 from domain.commands import CreateAgent, RecordMessages, StartSession
 from domain.enums import AgentType
 from domain.execution_state import LlmMessage
 from domain.ids import new_agent_id
+from eventstore.factory import open_event_store
 from scripts.bench_report import Percentiles, machine, write_section
 
 MB = 1024 * 1024
@@ -139,7 +145,54 @@ async def bench_sharded(
         f"per agent; hosts total {sum(i.rss_bytes for i in after_infos) / MB:.0f} MB) | | | 1"
     )
     del agents
+    await passivate()
+    rows.update(await full_window_memory(settings, runtime, infos, args, progress))
     return rows
+
+
+async def full_window_memory(
+    settings: Settings,
+    runtime: AgentRuntime,
+    infos: Callable[[], Awaitable[list[HostInfo]]],
+    args: argparse.Namespace,
+    progress: Progress,
+) -> dict[str, str]:
+    """RSS per active agent whose dedup window is full (DEDUP_WINDOW_SIZE events or more in
+    its stream): the worst case a host caps at ``max_activations``. The streams are written
+    straight to the store (2,048 commands per agent through the hosts would take hours);
+    each agent is then activated by one read. Preference updates: events that leave the
+    state small, so the window is what is measured."""
+    count, events = args.full_window_agents, DEDUP_WINDOW_SIZE + 1
+    store = await open_event_store(settings.event_store_url)
+    task = progress.add_task(f"full windows: writing {count} x {events} events", total=count)
+    agents = []
+    try:
+        repository = AgentRepository(store)
+        now = datetime.now(UTC)
+        for _ in range(count):
+            agent = Agent()
+            agent.register(
+                agent_id=new_agent_id(), owner_user_id="bench", agent_type=AgentType.TUTOR, now=now
+            )
+            for n in range(events - 1):
+                agent.update_preferences({"bench_counter": n}, now=now)
+            await repository.save(agent)
+            agents.append(agent.id)
+            progress.advance(task)
+    finally:
+        await store.close()
+        progress.remove_task(task)
+    before = sum(i.rss_bytes for i in await infos())
+    await bounded(agents, lambda a: runtime.handle(ReadAgentState(agent_id=a)), 50)
+    after = await infos()
+    grown = sum(i.rss_bytes for i in after) - before
+    per_agent = grown / max(count, 1)
+    return {
+        f"memory, {count} active agents with full dedup windows": (
+            f"{grown / MB:.0f} MB ({per_agent / 1024:.1f} KB per agent; x 10,000 = "
+            f"{per_agent * 10_000 / MB / 1024:.2f} GB, extrapolated) | | | 1"
+        )
+    }
 
 
 async def bench_dedicated(
@@ -211,6 +264,7 @@ def main() -> None:
     parser.add_argument("--commands", type=int, default=1000)
     parser.add_argument("--agents", type=int, default=1000)
     parser.add_argument("--memory-agents", type=int, default=10_000)
+    parser.add_argument("--full-window-agents", type=int, default=1000)
     parser.add_argument("--dedicated-agents", type=int, default=20)
     parser.add_argument("--dedicated-cold", type=int, default=10)
     parser.add_argument("--no-report", action="store_true")
@@ -228,7 +282,8 @@ def main() -> None:
             console.print(f"{placement:22} {measure_name:45} {cells}")
     command = (
         f"python -m scripts.bench_runtime --commands {args.commands} --agents {args.agents} "
-        f"--memory-agents {args.memory_agents} --dedicated-agents {args.dedicated_agents} "
+        f"--memory-agents {args.memory_agents} --full-window-agents {args.full_window_agents} "
+        f"--dedicated-agents {args.dedicated_agents} "
         f"--dedicated-cold {args.dedicated_cold}"
     )
     body = "\n".join(
