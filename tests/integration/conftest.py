@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from uuid import uuid4
 
@@ -11,6 +11,7 @@ import ray
 from ray.util import list_named_actors
 
 from actors.settings import Settings
+from tests.postgres_support import drop_schema, require_postgres
 
 
 @pytest.fixture(scope="session")
@@ -50,3 +51,12 @@ def ray_settings(ray_instance: None, tmp_path: Path) -> Iterator[Settings]:
     settings = make_settings(tmp_path)
     yield settings
     kill_namespace(settings.ray_namespace)
+
+
+@pytest.fixture
+async def schema() -> AsyncIterator[str]:
+    """A fresh PostgreSQL schema name, dropped afterwards (skipped without a server)."""
+    require_postgres()
+    name = f"test_{uuid4().hex[:12]}"
+    yield name
+    await drop_schema(name)

@@ -190,12 +190,25 @@ def test_every_default_template_named_by_an_agent_type_exists() -> None:
             assert get_template(default).id == default
 
 
-class HeldSuspend:
+class BusOver:
+    """The application as the executor's command bus, for subclasses to intercept commands."""
+
+    def __init__(self, app: AgentApplication) -> None:
+        self._app = app
+
+    async def execute(self, command: Command) -> CommandResult:
+        return await self._app.execute(command)
+
+    async def agent_state(self, agent_id: str) -> AgentState | None:
+        return await self._app.agent_state(agent_id)
+
+
+class HeldSuspend(BusOver):
     """A command bus that holds the executor's suspend until an answer arrives, then runs the
     suspend first: an answer racing a drive that shows its widget in between."""
 
     def __init__(self, app: AgentApplication) -> None:
-        self._app = app
+        super().__init__(app)
         self._answer_arrived = asyncio.Event()
         self._suspended = asyncio.Event()
 
@@ -210,9 +223,6 @@ class HeldSuspend:
             self._answer_arrived.set()
             await self._suspended.wait()
         return await self._app.execute(command)
-
-    async def agent_state(self, agent_id: str) -> AgentState | None:
-        return await self._app.agent_state(agent_id)
 
 
 async def test_an_answer_racing_the_suspend_of_its_widget_is_checked_against_it(
@@ -238,11 +248,11 @@ async def test_an_answer_racing_the_suspend_of_its_widget_is_checked_against_it(
     assert all(item.completed_at is None for item in session.items)
 
 
-class RefusingSuspends:
+class RefusingSuspends(BusOver):
     """A command bus on which every suspend is refused however often it is tried."""
 
     def __init__(self, app: AgentApplication) -> None:
-        self._app = app
+        super().__init__(app)
         self.refused = 0
 
     async def execute(self, command: Command) -> CommandResult:
@@ -250,9 +260,6 @@ class RefusingSuspends:
             self.refused += 1
             raise ExecutionAlreadySuspended("refused the same way every time")
         return await self._app.execute(command)
-
-    async def agent_state(self, agent_id: str) -> AgentState | None:
-        return await self._app.agent_state(agent_id)
 
 
 async def test_a_step_refused_on_an_unchanged_state_fails_at_once_and_sweeps_stay_quiet(

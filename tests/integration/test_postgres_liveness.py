@@ -11,7 +11,6 @@ import os
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from uuid import uuid4
 
@@ -21,7 +20,7 @@ from psycopg import AsyncConnection
 from eventstore.port import NewEvent, StoreUnavailable, StreamState
 from eventstore.postgres import PostgresEventStore, advisory_lock_name
 from eventstore.postgres_settings import PostgresSettings
-from tests.postgres_support import POSTGRES_URL, drop_schema, require_postgres
+from tests.postgres_support import POSTGRES_URL
 
 ROOT = Path(__file__).resolve().parents[2]
 IDLE_TIMEOUT_MS = 1000
@@ -59,14 +58,6 @@ time.sleep(600)
 
 def event(n: int) -> NewEvent:
     return NewEvent(type="test.thing.happened.v1", data={"n": n}, subject="s")
-
-
-@pytest.fixture
-async def schema() -> AsyncIterator[str]:
-    require_postgres()
-    name = f"test_{uuid4().hex[:12]}"
-    yield name
-    await drop_schema(name)
 
 
 @pytest.mark.postgres

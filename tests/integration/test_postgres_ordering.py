@@ -25,7 +25,7 @@ from psycopg.rows import TupleRow
 
 from eventstore.port import NewEvent, RecordedEvent, StoreUnavailable, StreamState
 from eventstore.postgres import PostgresEventStore, advisory_lock_name
-from tests.postgres_support import POSTGRES_URL, drop_schema, require_postgres
+from tests.postgres_support import POSTGRES_URL
 
 WAIT_S = 10.0
 
@@ -51,14 +51,6 @@ async def scalar(
     row = await cursor.fetchone()
     assert row is not None
     return row[0]
-
-
-@pytest.fixture
-async def schema() -> AsyncIterator[str]:
-    require_postgres()
-    name = f"test_{uuid4().hex[:12]}"
-    yield name
-    await drop_schema(name)
 
 
 @pytest.fixture
