@@ -17,7 +17,7 @@ import ray
 from pydantic import BaseModel
 from ray import ObjectRef
 
-from actors.rollout import DeploymentRetired, is_retired
+from actors.rollout import refuse_if_retired
 from application.bootstrap import HostConfig, build_application
 from application.use_case import UseCase
 from domain.commands import Command, CommandResult
@@ -38,14 +38,8 @@ class AgentHost:
     """An async actor, so different agents run concurrently (each one strictly in turn)."""
 
     async def __init__(self, config: HostConfig, namespace: str, generation: str) -> None:  # type: ignore[misc]
-        # Started by an old deployment's caller after a rollout retired it, it must not run:
-        # it would hold agents the new generation's hosts hold too. Refused here, the actor
-        # dies for good (a constructor that raises is not restarted) and its caller fences.
-        # A restart skips the check (its agents wait on it): a rollout kills restarting
-        # hosts by name, for good, like running ones.
-        restarted = ray.get_runtime_context().was_current_actor_reconstructed
-        if not restarted and await is_retired(namespace, generation):
-            raise DeploymentRetired(f"generation {generation} was replaced")
+        # An old generation's host would hold agents the new generation's hosts hold too.
+        await refuse_if_retired(namespace, generation)
         self._app = build_application(config)
         self._leaving: ObjectRef[None] | None = None
         if config.exit_when_idle:

@@ -26,8 +26,8 @@ from tenacity import (
 )
 
 from actors.placement import projector_name
-from actors.restarts import call_through_restarts
-from actors.rollout import fence
+from actors.restarts import TASK_RETRIES_THROUGH_RESTARTS, call_through_restarts
+from actors.rollout import fence, refuse_if_retired
 from actors.settings import Settings
 from eventstore.factory import open_event_store
 from eventstore.port import StoreUnavailable
@@ -98,7 +98,9 @@ async def projection_status(
 
 @ray.remote
 class ProjectorActor:
-    async def __init__(self, config: ProjectorConfig) -> None:  # type: ignore[misc]
+    async def __init__(self, config: ProjectorConfig, namespace: str, generation: str) -> None:  # type: ignore[misc]
+        # An old generation's projector would write the read model beside the new one's.
+        await refuse_if_retired(namespace, generation)
         # Ray runs an async actor's __init__ on its event loop: tasks can start here.
         self._config = config
         self._projector: asyncio.Future[Projector] = asyncio.get_running_loop().create_future()
@@ -207,7 +209,8 @@ def _projector_handle(settings: Settings) -> ActorHandle[Any]:
         lifetime="detached",
         get_if_exists=True,
         max_restarts=-1,
+        max_task_retries=TASK_RETRIES_THROUGH_RESTARTS,
         max_concurrency=100,
         num_cpus=0,
-    ).remote(config)
+    ).remote(config, settings.ray_namespace, settings.generation)
     return handle

@@ -77,6 +77,18 @@ async def fence(settings: Settings) -> None:
         raise DeploymentRetired(f"deployment generation {settings.generation} was replaced")
 
 
+async def refuse_if_retired(namespace: str, generation: str) -> None:
+    """A detached actor's first step: started by an old deployment's caller after a rollout
+    retired its generation, it must not run (it would work beside the new generation's
+    actors), so it raises DeploymentRetired; a constructor that raises is not restarted and
+    its caller fences. A restart skips the check (callers wait on it): a rollout kills
+    restarting actors by name, for good, like running ones."""
+    if ray.get_runtime_context().was_current_actor_reconstructed:
+        return
+    if await is_retired(namespace, generation):
+        raise DeploymentRetired(f"generation {generation} was replaced")
+
+
 def roll_out(settings: Settings, timeout_s: float = RETIRE_TIMEOUT_S) -> list[str]:
     """Make ``settings``' generation the current one and retire every other; returns the
     names of the actors retired. Blocks until they are gone (their names are free)."""

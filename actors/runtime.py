@@ -24,7 +24,7 @@ from ray.exceptions import RayActorError
 
 from actors.agent_host import AgentHost, HostInfo
 from actors.placement import dedicated_name, host_index, host_name
-from actors.restarts import call_through_restarts
+from actors.restarts import TASK_RETRIES_THROUGH_RESTARTS, call_through_restarts
 from actors.rollout import fence
 from actors.settings import Settings
 from application.agent_repository import AgentRepository
@@ -57,13 +57,18 @@ def host_config(settings: Settings) -> HostConfig:
 
 
 def host_options(settings: Settings, name: str) -> dict[str, Any]:
-    """How every host actor is created: named, detached, restarted forever, spread out."""
+    """How every host actor is created: named, detached, restarted forever, spread out.
+    Sharded hosts have their calls resent by Ray across a restart; a dedicated host exits
+    for good when idle (its own ``exit_if_idle`` call must not be resent), and its callers
+    recreate it."""
+    dedicated = settings.placement == "dedicated"
     return {
         "name": name,
         "namespace": settings.ray_namespace,
         "lifetime": "detached",
         "get_if_exists": True,
         "max_restarts": -1,
+        "max_task_retries": 0 if dedicated else TASK_RETRIES_THROUGH_RESTARTS,
         "max_concurrency": 1000,
         "num_cpus": 0,
         "scheduling_strategy": "SPREAD",

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from ray.actor import ActorHandle
 
 from actors.placement import sweeper_name
+from actors.rollout import refuse_if_retired
 from actors.runtime import AgentRuntime
 from actors.settings import Settings
 from application.use_cases import DriveSession
@@ -64,6 +65,8 @@ async def sweep_sessions(read_model: ReadModelStore, runtime: AgentRuntime) -> S
 @ray.remote
 class SessionSweeper:
     async def __init__(self, settings: Settings) -> None:  # type: ignore[misc]
+        # An old generation's sweeper would route drives by the old host count.
+        await refuse_if_retired(settings.ray_namespace, settings.generation)
         # Ray runs an async actor's __init__ on its event loop: tasks can start here.
         self._settings = settings
         self._runtime = AgentRuntime(settings)

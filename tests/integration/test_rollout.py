@@ -21,9 +21,18 @@ import ray
 from ray.util import list_named_actors
 
 from actors.agent_host import HostInfo
-from actors.placement import HOST_NAME_PREFIX, generation_of, host_index, host_name
+from actors.placement import (
+    HOST_NAME_PREFIX,
+    generation_of,
+    host_index,
+    host_name,
+    projector_name,
+    sweeper_name,
+)
+from actors.projector_actor import ProjectorClient
 from actors.rollout import DeploymentRetired, roll_out
 from actors.runtime import AgentRuntime
+from actors.session_sweeper import sweeper_handle
 from actors.settings import Settings
 from application.dedup_window import command_event_ids
 from domain.commands import GetOrCreateAgent, RecordMessages, StartSession
@@ -161,3 +170,30 @@ async def test_an_old_replica_with_no_host_yet_cannot_start_one_after_a_rollout(
     assert {generation_of(name) for name in await hosts_holding(old.ray_namespace)} <= {
         new.generation
     }
+
+
+async def test_a_rollout_retires_the_old_projector_and_sweeper_and_old_callers_cannot_restart_them(
+    two_generations: tuple[Settings, Settings],
+) -> None:
+    # Given the first deployment's projector and sweeper running
+    old, new = two_generations
+    await asyncio.to_thread(roll_out, old)
+    await ProjectorClient(old).status()
+    await sweeper_handle(old).sweep_once.remote()
+
+    # When the second deployment rolls out
+    retired = await asyncio.to_thread(roll_out, new)
+
+    # Then both were retired with the old hosts
+    assert {projector_name(old.generation), sweeper_name(old.generation)} <= set(retired)
+    # and an old replica's first call neither starts the old projector again nor waits
+    with pytest.raises(DeploymentRetired):
+        await ProjectorClient(old).status()
+    # and an old deployment starting its sweeper gets one that refused to run
+    with pytest.raises(ray.exceptions.RayActorError):
+        await sweeper_handle(old).sweep_once.remote()
+    running = {entry["name"] for entry in list_named_actors(all_namespaces=True)}
+    assert not running & {projector_name(old.generation), sweeper_name(old.generation)}
+    # and the new generation's projector follows the writes made through the new hosts
+    created = await AgentRuntime(new).handle(GetOrCreateAgent.for_user("after", AgentType.TUTOR))
+    assert await ProjectorClient(new).wait_for_position(created.position, 30.0)

@@ -153,6 +153,25 @@ async def test_1000_concurrent_commands_on_one_agent_are_serialised(
     assert texts == Counter(f"m{n}" for n in range(1000))
 
 
+async def test_a_call_to_a_host_just_killed_waits_for_its_restart_instead_of_failing(
+    ray_settings: Settings,
+) -> None:
+    # Given an agent's host, SIGKILLed
+    runtime = AgentRuntime(ray_settings)
+    agent_id = await new_agent_with_session(runtime, user=f"user-{uuid4().hex[:6]}")
+    host = runtime.host_for(agent_id)
+    killed = (await host.info.remote()).pid
+    os.kill(killed, signal.SIGKILL)
+
+    # When a command is sent on the raw handle, with no retry of the caller's own
+    reply = await host.handle.remote(message(agent_id, "after the kill"))
+
+    # Then Ray held it until the restarted host took it (no actor error to retry after Ray's
+    # unavailability timeout), and the restarted host is a new process
+    assert not reply.duplicate
+    assert (await host.info.remote()).pid != killed
+
+
 @pytest.mark.parametrize("kill", ["ray.kill", "SIGKILL"])
 async def test_killing_the_host_mid_load_loses_and_repeats_nothing(
     ray_settings: Settings, store: EventStore, kill: str
