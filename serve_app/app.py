@@ -16,10 +16,11 @@ from ray.exceptions import RayError
 
 from eventstore.port import StoreUnavailable
 from projections.store import ReadModelUnavailable
-from serve_app import agents, legacy, streams, web
+from serve_app import agents, legacy, streams, unknown_paths, web
 from serve_app.auth import AuthSettings
 from serve_app.backend import Backend
 from serve_app.body_limit import MaxBodySizeMiddleware
+from serve_app.openapi import problem_openapi
 from serve_app.problems import install_problem_handlers
 from serve_app.schemas import Health, NotReadyReason
 
@@ -52,12 +53,13 @@ def create_app(
         lifespan=lifespan,
     )
     install_problem_handlers(app)
+    app.openapi = problem_openapi(app)  # type: ignore[method-assign]
     app.add_middleware(MaxBodySizeMiddleware, max_bytes=max_body_bytes)
     app.add_middleware(legacy.DeprecationHeaders)
-    app.include_router(agents.router)
-    app.include_router(streams.router)
-    app.include_router(legacy.router)
-    app.include_router(web.router)
+    api_routers = (agents.router, streams.router, legacy.router, web.router)
+    for router in api_routers:
+        app.include_router(router)
+    app.include_router(unknown_paths.fallback_for(*api_routers))  # after every API route
 
     @app.get("/healthz", tags=["health"], summary="The process answers")
     async def healthz() -> Health:

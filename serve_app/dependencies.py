@@ -8,6 +8,7 @@ from uuid import UUID
 
 from fastapi import Depends, Header, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import WithJsonSchema
 
 from serve_app.auth import Principal
 from serve_app.backend import Backend
@@ -17,6 +18,8 @@ BEARER = HTTPBearer(auto_error=False, description="A JWT: OIDC (Keycloak) or the
 
 IdempotencyKey = Annotated[
     UUID | None,
+    # Optional, but never null: a header is sent or it is not (no literal "null" is valid).
+    WithJsonSchema({"type": "string", "format": "uuid"}),
     Header(
         description="A UUID per intended action: retries with it are applied once; reusing it"
         " for another request on the same agent is 422 idempotency_key_reused."

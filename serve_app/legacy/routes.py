@@ -130,9 +130,12 @@ async def _session_after_drive(
 # ---------------------------------------------------------------------- routes
 
 
+# The old controller declared its collection routes with a trailing slash; both spellings are
+# answered in place (a redirect would drop a POST's body on the way).
 @router.post(
     "", summary="Start a session (deprecated: POST /api/agents/{id}/sessions)", status_code=201
 )
+@router.post("/", status_code=201, include_in_schema=False)
 async def start(
     body: LegacyStartRequest,
     backend: BackendDep,
@@ -166,6 +169,7 @@ async def start(
 
 
 @router.get("", summary="My sessions, newest first (deprecated: GET /api/agents)")
+@router.get("/", include_in_schema=False)
 async def list_sessions(
     backend: BackendDep,
     who: PrincipalDep,

@@ -6,13 +6,18 @@ Live streams and one full flow stay on Serve, in ``tests/integration/test_legacy
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 from typing import Any
 from uuid import uuid4
 
 import httpx
 import pytest
+from pydantic import JsonValue
 
+from domain.enums import AGENT_TYPE_OF_SESSION_TYPE, SessionType
+from execution.agent_profiles import agent_profile
+from execution.templates.loader import get_template
+from execution.templates.model import TemplateItem, right_answer
 from tests.support.api_client import PROBLEM, as_user, read_sse
 from tests.support.api_flows import LEGACY, agent_types, assert_deprecated, new_user, start
 
@@ -128,28 +133,43 @@ async def test_each_session_type_starts_on_its_agent_type(
     )
 
 
-@pytest.mark.parametrize("session_type", ["workflow", "approval"])
-async def test_workflow_and_approval_need_an_llm_or_a_template(
+def a_valid_answer(item: TemplateItem) -> JsonValue:
+    """The right answer where the item has one, else any answer its widget accepts."""
+    with contextlib.suppress(ValueError):
+        return right_answer(item)
+    if item.widget.tool == "present_choices":
+        return {"selection": item.widget.arguments["options"][0]}
+    if item.widget.tool == "present_code_editor":
+        return {"code": "print('hello')"}
+    return {"text": "An answer"}
+
+
+@pytest.mark.parametrize("session_type", [t.value for t in SessionType])
+async def test_every_session_type_runs_to_completion_with_no_llm(
     http: httpx.AsyncClient, session_type: str
 ) -> None:
-    """They run on planner agents, which have no default template: with no LLM the start is
-    refused; naming a template in the config runs it."""
+    # Given the embedded default: no LLM configured
     user = new_user(session_type)
-    refused = await http.post(LEGACY, json={"session_type": session_type}, headers=as_user(user))
-    assert refused.status_code == 422, refused.text
-    assert refused.json()["code"] == "invalid_command"
-    assert_deprecated(refused)
-    for _ in range(50):  # the agent was got or created before the refusal; its projection lags
-        if await agent_types(http, user):
-            break
-        await asyncio.sleep(0.1)
-    assert await agent_types(http, user) == ["planner"]
-    assert (await http.get(LEGACY, headers=as_user(user))).json() == []
-
-    templated = await http.post(
-        LEGACY,
-        json={"session_type": session_type, "config": {"template_id": "daily-reflection"}},
-        headers=as_user(user),
-    )
-    assert templated.status_code == 201, templated.text
-    assert templated.json()["status"] == "awaiting_client_action"
+    # When a legacy client starts a session of the type and answers every widget
+    sid = (await start(http, user, session_type))["session_id"]
+    agent_type = AGENT_TYPE_OF_SESSION_TYPE[SessionType(session_type)]
+    template = get_template(agent_profile(agent_type).default_template or "")
+    state = (await http.get(f"{LEGACY}/{sid}/state", headers=as_user(user))).json()
+    answered = 0
+    while state["pending_action"] is not None:
+        pending = state["pending_action"]
+        response = await http.post(
+            f"{LEGACY}/{sid}/respond",
+            json={
+                "tool_call_id": pending["tool_call_id"],
+                "response": a_valid_answer(template.item(pending["tool_call_id"])),
+            },
+            headers=as_user(user),
+        )
+        assert response.status_code == 200, response.text
+        state = response.json()
+        answered += 1
+    # Then the session ran its agent type's default template to the end
+    assert answered == len(template.planned_items)
+    session = (await http.get(f"{LEGACY}/{sid}", headers=as_user(user))).json()
+    assert session["status"] == "completed"

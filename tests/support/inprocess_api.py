@@ -68,10 +68,12 @@ async def inprocess_api(
     secret: str,
     max_body_bytes: int = 4096,
     read_model_url: str | None = None,
+    web_dir: Path | None = None,
     **settings_fields: Any,
 ) -> AsyncIterator[InProcessApi]:
     """The API on an ``httpx`` client (base URL http://api), tokens checked against ``secret``;
-    the read model in SQLite under ``workdir`` unless ``read_model_url`` names another."""
+    the read model in SQLite under ``workdir`` unless ``read_model_url`` names another; with
+    ``web_dir``, the UI mounted at / as ``make run`` serves it."""
     settings = Settings(
         event_store_url=f"memory://{uuid4().hex}",
         read_model_url=read_model_url or f"sqlite:///{workdir / 'read_model.db'}",
@@ -98,7 +100,7 @@ async def inprocess_api(
     async def opened() -> Backend:
         return services
 
-    app = create_app(opened, api.max_body_bytes, auth=auth)
+    app = create_app(opened, api.max_body_bytes, web_dir=web_dir, auth=auth)
     async with (  # the lifespan's end closes the backend: the application with it
         app.router.lifespan_context(app),
         httpx.AsyncClient(

@@ -24,9 +24,11 @@ def test_tutor_thought_and_evaluator_have_their_own_prompts() -> None:
     assert agent_profile(AgentType.THOUGHT).temperature == 0.7
 
 
-def test_types_without_an_entry_fall_back_to_the_default() -> None:
-    assert agent_profile(AgentType.COACH).system_prompt == " ".join(
-        type_defaults()[DEFAULT_KEY]["system_prompt"].split()
+def test_a_field_a_type_leaves_out_falls_back_to_the_default() -> None:
+    assert "max_iterations" not in type_defaults()[AgentType.CONNECTOR.value]
+    assert (
+        agent_profile(AgentType.CONNECTOR).max_iterations
+        == type_defaults()[DEFAULT_KEY]["max_iterations"]
     )
 
 

@@ -24,6 +24,7 @@ from pydantic import JsonValue, TypeAdapter, ValidationError
 from domain.agent import Agent
 from domain.enums import AgentType
 from domain.session import ClientResponse, SessionConfig, SessionItem
+from execution.agent_profiles import agent_profile
 from execution.templates import (
     SessionTemplate,
     TemplateError,
@@ -517,10 +518,29 @@ GOOD = """\
 
 def test_packaged_templates_are_listed_and_found() -> None:
     ids = [template.id for template in list_templates()]
-    assert ids == ["arithmetic-basics", "daily-reflection", "ipv4-subnetting", "python-basics"]
+    assert ids == [
+        "arithmetic-basics",
+        "coaching-check-in",
+        "daily-reflection",
+        "introductions",
+        "ipv4-subnetting",
+        "python-basics",
+        "research-brief",
+        "weekly-plan",
+        "wellbeing-check",
+    ]
     assert get_template("ipv4-subnetting").agent_type is AgentType.EVALUATOR
     with pytest.raises(TemplateError, match="no template 'nope'; known: arithmetic-basics, "):
         get_template("nope")
+
+
+@pytest.mark.parametrize("agent_type", list(AgentType))
+def test_every_agent_type_has_a_default_template_of_its_own_type(agent_type: AgentType) -> None:
+    # Given no LLM configured, a session that names no template runs its type's default
+    default = agent_profile(agent_type).default_template
+    # Then every type has one, packaged, and written for that type
+    assert default is not None
+    assert get_template(default).agent_type is agent_type
 
 
 def test_extra_directory_adds_templates(tmp_path: Path) -> None:
@@ -530,7 +550,9 @@ def test_extra_directory_adds_templates(tmp_path: Path) -> None:
     assert "extra-quiz" in templates
     assert "arithmetic-basics" in templates
     assert get_template("extra-quiz", tmp_path).title == "Extra"
-    assert [t.id for t in list_templates(tmp_path)][1] == "daily-reflection"
+    listed = [t.id for t in list_templates(tmp_path)]
+    assert "extra-quiz" in listed
+    assert listed == sorted(listed)
 
 
 def test_extra_directory_cannot_redefine_a_template(tmp_path: Path) -> None:
