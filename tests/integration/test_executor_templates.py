@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from pydantic import JsonValue
 
+import execution.executor as executor_module
 from application import use_cases
 from application.bootstrap import HostConfig, build_application
 from application.service import AgentApplication
@@ -156,6 +157,11 @@ async def test_the_time_limit_expires_the_session(host: AgentApplication) -> Non
         (AgentType.TUTOR, "arithmetic-basics"),
         (AgentType.THOUGHT, "daily-reflection"),
         (AgentType.EVALUATOR, "ipv4-subnetting"),
+        (AgentType.COACH, "coaching-check-in"),
+        (AgentType.CONNECTOR, "introductions"),
+        (AgentType.WELLNESS, "wellbeing-check"),
+        (AgentType.PLANNER, "weekly-plan"),
+        (AgentType.RESEARCHER, "research-brief"),
     ],
 )
 async def test_without_an_llm_a_new_session_runs_its_types_default_template(
@@ -170,8 +176,11 @@ async def test_without_an_llm_a_new_session_runs_its_types_default_template(
 
 
 async def test_a_session_no_template_and_no_llm_can_drive_is_refused_up_front(
-    host: AgentApplication,
+    host: AgentApplication, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Given a type whose profile names no default template (every packaged one names one)
+    without_default = agent_profile(AgentType.COACH).model_copy(update={"default_template": None})
+    monkeypatch.setattr(executor_module, "profile_of", lambda state: without_default)
     agent_id = (await host.execute(GetOrCreateAgent.for_user("c", AgentType.COACH))).agent_id
     with pytest.raises(InvalidCommand, match="no default template"):
         await host.handle(use_cases.StartSession(agent_id=agent_id, then_drive=False))
