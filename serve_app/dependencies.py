@@ -1,5 +1,6 @@
 """What routes take from a request besides their body: the replica's backend, the caller, the
-agent named in the path, the Idempotency-Key and the read-your-writes position."""
+agent named in the path, the Idempotency-Key, the read-your-writes position and a stream's
+resume position."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from uuid import UUID
 
 from fastapi import Depends, Header, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import WithJsonSchema
 
 from serve_app.auth import Principal
 from serve_app.backend import Backend
@@ -18,11 +18,19 @@ BEARER = HTTPBearer(auto_error=False, description="A JWT: OIDC (Keycloak) or the
 
 IdempotencyKey = Annotated[
     UUID | None,
-    # Optional, but never null: a header is sent or it is not (no literal "null" is valid).
-    WithJsonSchema({"type": "string", "format": "uuid"}),
     Header(
         description="A UUID per intended action: retries with it are applied once; reusing it"
         " for another request on the same agent is 422 idempotency_key_reused."
+    ),
+]
+LastEventIdHeader = Annotated[
+    int | None,
+    Header(alias="Last-Event-ID", ge=0, description="The last event id seen: resume after it."),
+]
+LastEventIdQuery = Annotated[
+    int | None,
+    Query(
+        ge=0, description="The same as the Last-Event-ID header, for clients that cannot set it."
     ),
 ]
 After = Annotated[

@@ -7,6 +7,10 @@ is rewritten once, here: each error answer served as ``application/problem+json`
 shared ``Problem`` schema, and every operation with a body also documents the 400 (a body
 that is not JSON) and the 413 (a body over the limit) that the body middleware answers.
 Answers that are not problems (``/readyz``'s 503 is a ``Health``) are left as they are.
+
+Optional parameters are typed ``X | None`` in Python, which FastAPI documents as "X or null".
+A header or query value is sent or it is not, and a literal ``null`` is refused, so each is
+documented as plain ``X``, not required.
 """
 
 from __future__ import annotations
@@ -41,6 +45,9 @@ def problem_openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
 def _errors_as_problems(spec: dict[str, Any]) -> dict[str, Any]:
     for operations in spec["paths"].values():
         for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                if not parameter.get("required"):
+                    parameter["schema"] = _without_null(parameter["schema"])
             responses: dict[str, Any] = operation["responses"]
             if "requestBody" in operation:
                 for status, description in BODY_PROBLEMS.items():
@@ -52,6 +59,18 @@ def _errors_as_problems(spec: dict[str, Any]) -> dict[str, Any]:
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
     return spec
+
+
+def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """``{"anyOf": [X, {"type": "null"}], ...}`` -> X with the rest of the annotations."""
+    choices = schema.get("anyOf")
+    if not choices:
+        return schema
+    kept = [choice for choice in choices if choice != {"type": "null"}]
+    if len(kept) != 1:
+        return schema
+    rest = {key: value for key, value in schema.items() if key != "anyOf"}
+    return {**kept[0], **rest}
 
 
 def _is_problem(response: dict[str, Any]) -> bool:

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from dataclasses import asdict
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Query
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from application.use_cases import ReadCurrentSession, ReadLiveEvents
@@ -25,7 +25,13 @@ from domain.ids import stream_name
 from eventstore.port import RecordedEvent
 from serve_app.agents import PROBLEMS
 from serve_app.backend import Backend
-from serve_app.dependencies import AgentId, BackendDep, PrincipalDep
+from serve_app.dependencies import (
+    AgentId,
+    BackendDep,
+    LastEventIdHeader,
+    LastEventIdQuery,
+    PrincipalDep,
+)
 
 router = APIRouter(prefix="/api/agents", tags=["streams"], responses=PROBLEMS)
 SSE_EXAMPLE = (
@@ -52,8 +58,8 @@ async def stream(
     agent_id: AgentId,
     backend: BackendDep,
     who: PrincipalDep,
-    last_event_id_header: Annotated[int | None, Header(alias="Last-Event-ID", ge=0)] = None,
-    last_event_id: Annotated[int | None, Query(ge=0)] = None,
+    last_event_id_header: LastEventIdHeader = None,
+    last_event_id: LastEventIdQuery = None,
     session_id: Annotated[
         str | None,
         Query(

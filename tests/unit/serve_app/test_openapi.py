@@ -126,3 +126,11 @@ def test_every_reference_in_the_document_resolves() -> None:
     refs = set(re.findall(r'"\$ref": "#/components/schemas/([^"]+)"', json.dumps(SPEC)))
     assert refs <= set(SCHEMAS)
     assert "HTTPValidationError" not in SCHEMAS  # never sent: validation errors are problems
+
+
+def test_no_parameter_is_documented_as_nullable() -> None:
+    # A header or query value is sent or it is not: "null" would be schema-valid, then refused
+    for method, path, op in _operations():
+        for parameter in op.get("parameters", []):
+            schema = json.dumps(parameter["schema"])
+            assert '"null"' not in schema, (method, path, parameter["name"])
