@@ -18,7 +18,6 @@ import signal
 import time
 from pathlib import Path
 from tempfile import TemporaryDirectory
-from typing import Any
 from uuid import uuid4
 
 import ray
@@ -37,10 +36,9 @@ async def kills(settings: Settings, count: int) -> list[float]:
     runtime = AgentRuntime(settings)
     agent_id = (await runtime.handle(GetOrCreateAgent.for_user("u", AgentType.TUTOR))).agent_id
     await runtime.handle(StartSession(agent_id=agent_id))
-    host: Any = runtime.host_for(agent_id)
     waited = []
     for n in range(count):
-        os.kill((await host.info.remote()).pid, signal.SIGKILL)
+        os.kill((await runtime.host_info(agent_id)).pid, signal.SIGKILL)
         killed = time.monotonic()
         message = LlmMessage(role="user", content=f"m{n}")
         await runtime.handle(RecordMessages(agent_id=agent_id, messages=(message,)))

@@ -218,17 +218,17 @@ async def faults(soak: Soak, args: argparse.Namespace, store: str) -> None:
     rotation = [*FAULTS, *(("pg_restart",) if restart_postgres else ())]
     await asyncio.sleep(args.interval)
     for n in range(args.rounds):
-        await served_again(soak, BASELINE, time.monotonic(), args.settle_seconds)
+        await record_recovery(soak, BASELINE, time.monotonic(), args.settle_seconds)
         kind = rotation[n % len(rotation)]
         since = await apply_fault(kind, args, n // len(rotation))
         if since is None:
             continue
         soak.faults[kind] += 1
-        await served_again(soak, kind, since, args.settle_seconds)
+        await record_recovery(soak, kind, since, args.settle_seconds)
         await asyncio.sleep(args.interval)
 
 
-async def served_again(soak: Soak, kind: str, since: float, settle_seconds: float) -> None:
+async def record_recovery(soak: Soak, kind: str, since: float, settle_seconds: float) -> None:
     """Wait until every user had a write acknowledged after ``since``; record how long."""
     deadline = since + settle_seconds
     while (recovered := soak.served_again(since)) is None and time.monotonic() < deadline:

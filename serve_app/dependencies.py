@@ -23,16 +23,27 @@ IdempotencyKey = Annotated[
         " for another request on the same agent is 422 idempotency_key_reused."
     ),
 ]
-LastEventIdHeader = Annotated[
+_LastEventIdHeader = Annotated[
     int | None,
     Header(alias="Last-Event-ID", ge=0, description="The last event id seen: resume after it."),
 ]
-LastEventIdQuery = Annotated[
+_LastEventIdQuery = Annotated[
     int | None,
     Query(
         ge=0, description="The same as the Last-Event-ID header, for clients that cannot set it."
     ),
 ]
+
+
+def resume_after(
+    last_event_id_header: _LastEventIdHeader = None, last_event_id: _LastEventIdQuery = None
+) -> int | None:
+    """The position a stream resumes after: the Last-Event-ID header if sent, else the query
+    value (None: neither, the stream starts at the head)."""
+    return last_event_id_header if last_event_id_header is not None else last_event_id
+
+
+ResumeAfter = Annotated[int | None, Depends(resume_after)]
 After = Annotated[
     int,
     Query(ge=0, description="Wait until the read model has applied this log position."),

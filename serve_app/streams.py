@@ -28,9 +28,8 @@ from serve_app.backend import Backend
 from serve_app.dependencies import (
     AgentId,
     BackendDep,
-    LastEventIdHeader,
-    LastEventIdQuery,
     PrincipalDep,
+    ResumeAfter,
 )
 
 router = APIRouter(prefix="/api/agents", tags=["streams"], responses=PROBLEMS)
@@ -58,8 +57,7 @@ async def stream(
     agent_id: AgentId,
     backend: BackendDep,
     who: PrincipalDep,
-    last_event_id_header: LastEventIdHeader = None,
-    last_event_id: LastEventIdQuery = None,
+    resume: ResumeAfter,
     session_id: Annotated[
         str | None,
         Query(
@@ -71,8 +69,7 @@ async def stream(
     # The head is read before access is checked: an unassign after it ends the stream.
     head = await backend.event_store.last_position()
     current = await backend.runtime.handle(ReadCurrentSession(agent_id=agent_id, caller=who.caller))
-    asked = last_event_id_header if last_event_id_header is not None else last_event_id or 0
-    after = min(asked, head)  # a position past the head would hide every event after it
+    after = min(resume or 0, head)  # a position past the head would hide every event after it
     active = current.session_id if current is not None else None
     live = active if session_id in (None, active) else None
     return EventSourceResponse(

@@ -21,7 +21,7 @@ from domain.session import Session, SessionConfig
 from projections.documents import SessionDocument
 from serve_app.auth import Principal
 from serve_app.backend import Backend
-from serve_app.dependencies import BackendDep, LastEventIdHeader, LastEventIdQuery, PrincipalDep
+from serve_app.dependencies import BackendDep, PrincipalDep, ResumeAfter
 from serve_app.idempotency import IdempotencyDep
 from serve_app.legacy.middleware import PREFIX
 from serve_app.legacy.schemas import (
@@ -271,10 +271,8 @@ async def stream(
     session_id: SessionId,
     backend: BackendDep,
     who: PrincipalDep,
-    last_event_id_header: LastEventIdHeader = None,
-    last_event_id: LastEventIdQuery = None,
+    after: ResumeAfter,
 ) -> EventSourceResponse:
-    after = last_event_id_header if last_event_id_header is not None else last_event_id
     # The head is read before the state, so nothing after the state escapes the stream; a
     # position past the head would hide every event after it.
     head = await backend.event_store.last_position()
